@@ -1,0 +1,3 @@
+module github.com/veloxhq/velox
+
+go 1.26

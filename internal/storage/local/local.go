@@ -1,0 +1,209 @@
+// Package local provides a storage.Store that keeps blobs as files in a
+// directory on local disk. Writes are atomic: a blob is written to a
+// temporary file, fsynced, and renamed into place, so a crash never leaves a
+// partial blob under its key.
+//
+// Layout: <dir>/<k[0:2]>/<k[2:4]>/<key>, plus <dir>/tmp for writes in flight.
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/veloxhq/velox/internal/storage"
+)
+
+var _ storage.Store = (*Store)(nil)
+var _ storage.Lister = (*Store)(nil)
+var _ storage.Checker = (*Store)(nil)
+
+// Store is a directory of blobs.
+type Store struct {
+	dir string
+}
+
+// New returns a Store rooted at dir, creating it if needed.
+func New(dir string) (*Store, error) {
+	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o700); err != nil {
+		return nil, fmt.Errorf("local storage: %w", err)
+	}
+	return &Store{dir: dir}, nil
+}
+
+func (s *Store) path(key string) (string, error) {
+	if !storage.ValidKey(key) || len(key) < 4 {
+		return "", fmt.Errorf("%w: %q", storage.ErrInvalidKey, key)
+	}
+	return filepath.Join(s.dir, key[0:2], key[2:4], key), nil
+}
+
+// Put implements storage.Store.
+func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) (err error) {
+	p, err := s.path(key)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), key+".*")
+	if err != nil {
+		return fmt.Errorf("local storage: put %s: %w", key, err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	n, err := io.Copy(tmp, ctxReader{ctx, r})
+	if err != nil {
+		return fmt.Errorf("local storage: put %s: %w", key, err)
+	}
+	if size >= 0 && n != size {
+		return fmt.Errorf("put %s: got %d bytes, want %d: %w", key, n, size, storage.ErrSizeMismatch)
+	}
+	// fsync before rename: otherwise a crash can leave the new name pointing
+	// at a file whose data never reached the disk.
+	if err = tmp.Sync(); err != nil {
+		return fmt.Errorf("local storage: put %s: %w", key, err)
+	}
+	if err = tmp.Close(); err != nil {
+		return fmt.Errorf("local storage: put %s: %w", key, err)
+	}
+	if err = os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return fmt.Errorf("local storage: put %s: %w", key, err)
+	}
+	if err = os.Rename(tmp.Name(), p); err != nil {
+		return fmt.Errorf("local storage: put %s: %w", key, err)
+	}
+	return syncDir(filepath.Dir(p))
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("local storage: sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// Open implements storage.Store.
+func (s *Store) Open(ctx context.Context, key string) (storage.Object, error) {
+	p, err := s.path(key)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, translate(key, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, translate(key, err)
+	}
+	return &object{File: f, size: fi.Size()}, nil
+}
+
+type object struct {
+	*os.File
+	size int64
+}
+
+func (o *object) Size() int64 { return o.size }
+
+// Stat implements storage.Store.
+func (s *Store) Stat(ctx context.Context, key string) (storage.Info, error) {
+	p, err := s.path(key)
+	if err != nil {
+		return storage.Info{}, err
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		return storage.Info{}, translate(key, err)
+	}
+	return storage.Info{Key: key, Size: fi.Size(), ModTime: fi.ModTime()}, nil
+}
+
+// Delete implements storage.Store.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	p, err := s.path(key)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil {
+		return translate(key, err)
+	}
+	return nil
+}
+
+// List implements storage.Lister. Temporary files of writes in flight are
+// not listed.
+func (s *Store) List(ctx context.Context, fn func(storage.Info) error) error {
+	return filepath.WalkDir(s.dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if d.IsDir() {
+			if p == filepath.Join(s.dir, "tmp") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		name := d.Name()
+		if !storage.ValidKey(name) || strings.Contains(name, "/") {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // deleted while walking
+			}
+			return err
+		}
+		return fn(storage.Info{Key: name, Size: fi.Size(), ModTime: fi.ModTime()})
+	})
+}
+
+// Check implements storage.Checker: the directory must exist and be writable.
+func (s *Store) Check(ctx context.Context) error {
+	f, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), "check.*")
+	if err != nil {
+		return fmt.Errorf("%w: %v", storage.ErrUnavailable, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+func translate(key string, err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s: %w", key, storage.ErrNotFound)
+	}
+	return fmt.Errorf("local storage: %s: %w", key, err)
+}
+
+// ctxReader stops a copy when the context is cancelled, so an abandoned
+// upload does not keep writing to disk.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
