@@ -1,0 +1,99 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/veloxhq/velox/internal/files"
+)
+
+// statusOf maps error codes to HTTP statuses.
+var statusOf = map[string]int{
+	files.CodeNotFound:           http.StatusNotFound,
+	files.CodeConflict:           http.StatusConflict,
+	files.CodeInvalidName:        http.StatusBadRequest,
+	files.CodeInvalidRequest:     http.StatusBadRequest,
+	files.CodePreconditionFailed: http.StatusPreconditionFailed,
+	files.CodeForbidden:          http.StatusForbidden,
+	files.CodeTooLarge:           http.StatusRequestEntityTooLarge,
+	files.CodeUnavailable:        http.StatusServiceUnavailable,
+	files.CodeIncomplete:         http.StatusBadRequest,
+	codeUnauthorized:             http.StatusUnauthorized,
+	codeRangeNotSatisfiable:      http.StatusRequestedRangeNotSatisfiable,
+}
+
+const (
+	codeUnauthorized        = "unauthorized"
+	codeRangeNotSatisfiable = "range_not_satisfiable"
+	codeInternal            = "internal"
+)
+
+// errorBody is the JSON shape of every API error.
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// error writes err as a JSON error response. Errors that are not
+// *files.Error become 500 "Internal error." and are logged once here, with
+// the request that caused them.
+func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
+	var fe *files.Error
+	if errors.As(err, &fe) {
+		status, ok := statusOf[fe.Code]
+		if !ok {
+			status = http.StatusBadRequest
+		}
+		if status >= 500 {
+			s.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "request_id", requestID(r), "err", err)
+		}
+		writeError(w, status, fe.Code, fe.Message)
+		return
+	}
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		// The client went away; there is nobody to answer.
+		return
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		writeError(w, http.StatusRequestEntityTooLarge, files.CodeTooLarge, "The upload is larger than this server accepts.")
+		return
+	}
+	s.Logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "request_id", requestID(r), "err", err)
+	writeError(w, http.StatusInternalServerError, codeInternal, "Internal error.")
+}
+
+func writeError(w http.ResponseWriter, status int, code, message string) {
+	var body errorBody
+	body.Error.Code, body.Error.Message = code, message
+	writeJSON(w, status, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(true)
+	enc.Encode(v)
+}
+
+// decodeJSON reads a small JSON request body into v, rejecting unknown
+// fields so that typos are reported instead of ignored.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return &files.Error{Code: files.CodeInvalidRequest, Message: "The request body is not valid JSON for this endpoint: " + err.Error()}
+	}
+	return nil
+}
+
+func badRequest(format string) error {
+	return &files.Error{Code: files.CodeInvalidRequest, Message: format}
+}
