@@ -87,6 +87,11 @@ func TestADDisabled(t *testing.T) {
 	if !errors.Is(err, auth.ErrDisabled) || !strings.Contains(err.Error(), "disabled") {
 		t.Errorf("Authenticate(disabled dave) = %v, want ErrDisabled saying so", err)
 	}
+	// Without the right password the account's state is not revealed.
+	_, err = p.Authenticate(context.Background(), "dave", "wrong-"+e.Password("dave"))
+	if !errors.Is(err, auth.ErrInvalidCredentials) {
+		t.Errorf("Authenticate(disabled dave, wrong password) = %v, want ErrInvalidCredentials", err)
+	}
 	users, err := p.ListUsers(context.Background())
 	if err != nil {
 		t.Fatal(err)

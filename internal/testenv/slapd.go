@@ -253,7 +253,8 @@ func tail(b []byte, n int) string {
 
 // slapdConfig renders cn=config. The memberof overlay fills memberOf (direct
 // groups only), refint removes deleted users from groups, ppolicy makes
-// pwdAccountLockedTime lock an account. Anonymous users may only bind;
+// pwdAccountLockedTime lock an account. The database skips fsync: test
+// data need not survive a crash, and bulk loads get much faster. Anonymous users may only bind;
 // the service account reads everything except passwords.
 func slapdConfig(dir string, certs TLSFiles, locking bool) string {
 	var b strings.Builder
@@ -309,6 +310,7 @@ olcRootDN: cn=admin,%[1]s
 olcRootPW: %[2]s
 olcDbDirectory: %[3]s
 olcDbMaxSize: 1073741824
+olcDbNoSync: TRUE
 olcDbIndex: objectClass eq
 olcDbIndex: uid,mail,cn eq,sub
 olcDbIndex: member,memberOf eq
