@@ -221,7 +221,7 @@ func startSamba() (ADEnv, error) {
 		return fail(err)
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = serverProcAttr()
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return fail(fmt.Errorf("start samba: %w", err))

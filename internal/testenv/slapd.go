@@ -199,7 +199,7 @@ func startSlapd() (SlapdEnv, error) {
 	cmd := exec.Command(slapd, "-F", filepath.Join(dir, "slapd.d"),
 		"-h", e.URL+" "+e.LDAPSURL, "-d", "0")
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = serverProcAttr()
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return fail(fmt.Errorf("start slapd: %w", err))
