@@ -27,7 +27,9 @@ type DirectoryUser struct {
 // with groups resolved. Users the directory no longer lists are simply
 // not reported; the caller disables those it knows and did not see,
 // and must not do so when SyncUsers returns an error (the listing is then
-// incomplete).
+// incomplete). A sudden drop to few or no users more likely means a
+// changed UserBase or filter than a mass departure; the caller may want
+// a threshold before disabling.
 //
 // The cost does not grow with users × nesting levels: all groups are read
 // once with their members (paged), the membership closure is computed in

@@ -156,7 +156,7 @@ func startSamba() (ADEnv, error) {
 	}
 	for _, port := range []int{389, 636} {
 		if !PortFree(port) {
-			return ADEnv{}, fmt.Errorf("port %d on 127.0.0.1 is already in use, probably by another Samba AD DC: only one can run per host, so only package auth/ldap may use SambaAD and not from two test binaries at once", port)
+			return ADEnv{}, fmt.Errorf("port %d on 127.0.0.1 is already in use: by another Samba AD DC (only one can run per host, so only package auth/ldap may use SambaAD, from one test binary at a time) or by a directory server the distribution's package started (stop it)", port)
 		}
 	}
 	ver, err := exec.Command(sambaBin, "-V").Output()
