@@ -19,15 +19,31 @@ import (
 //go:embed openapi.json
 var OpenAPI []byte
 
-func (s *Server) registerAPI(api *mux.Router) {
+// prefixed registers routes under a path prefix on the main router. (A
+// gorilla/mux subrouter would answer 404 instead of 405 for a known path
+// with the wrong method.)
+type prefixed struct {
+	r      *mux.Router
+	prefix string
+}
+
+func (p prefixed) HandleFunc(path string, fn http.HandlerFunc) *mux.Route {
+	return p.r.HandleFunc(p.prefix+path, fn)
+}
+
+func (p prefixed) Handle(path string, h http.Handler) *mux.Route {
+	return p.r.Handle(p.prefix+path, h)
+}
+
+func (s *Server) registerAPI(api prefixed) {
 	api.HandleFunc("/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(OpenAPI)
 	}).Methods(http.MethodGet)
 	api.HandleFunc("/auth/login", s.handleLogin).Methods(http.MethodPost)
 
-	authed := api.NewRoute().Subrouter()
-	authed.Use(s.requireUser)
+	// Routes that need a signed-in user.
+	authed := authedRouter{api, s.requireUser}
 	authed.HandleFunc("/auth/logout", s.handleLogout).Methods(http.MethodPost)
 	authed.HandleFunc("/me", s.handleMe).Methods(http.MethodGet)
 
@@ -54,6 +70,15 @@ func (s *Server) registerAPI(api *mux.Router) {
 	authed.HandleFunc("/nodes/{id}/versions/{version}/restore", s.handleVersionRestore).Methods(http.MethodPost)
 	authed.HandleFunc("/trash/{id}/restore", s.handleRestore).Methods(http.MethodPost)
 	authed.HandleFunc("/trash/{id}", s.handlePurge).Methods(http.MethodDelete)
+}
+
+type authedRouter struct {
+	r    prefixed
+	wrap func(http.Handler) http.Handler
+}
+
+func (a authedRouter) HandleFunc(path string, fn http.HandlerFunc) *mux.Route {
+	return a.r.Handle(path, a.wrap(fn))
 }
 
 // nodeJSON is a file or folder as the API shows it.

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -83,7 +84,14 @@ func (s *Server) Init() {
 	s.names = &userNames{db: s.DB}
 
 	r := mux.NewRouter()
+	// Everything the router does not know goes to the browser UI, except
+	// under /api/. (The UI is not a PathPrefix("/") route because such a
+	// route would also swallow wrong-method API requests that must get 405.)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.Web != nil && !strings.HasPrefix(r.URL.Path, "/api/") {
+			s.Web.ServeHTTP(w, r)
+			return
+		}
 		s.error(w, r, &files.Error{Code: files.CodeNotFound, Message: "No such endpoint."})
 	})
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -93,19 +101,13 @@ func (s *Server) Init() {
 	r.HandleFunc("/readyz", s.handleReadyz).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/metrics", s.metricsHandler()).Methods(http.MethodGet)
 
-	api := r.PathPrefix("/api/v1").Subrouter()
-	api.NotFoundHandler = r.NotFoundHandler
-	api.MethodNotAllowedHandler = r.MethodNotAllowedHandler
-	s.registerAPI(api)
+	s.registerAPI(prefixed{r, "/api/v1"})
 
 	if s.DAV != nil {
 		dav := s.withUser(s.DAV)
 		r.PathPrefix("/remote.php/").Handler(dav)
 		r.PathPrefix("/ocs/").Handler(dav)
 		r.Handle("/status.php", dav)
-	}
-	if s.Web != nil {
-		r.PathPrefix("/").Handler(s.Web)
 	}
 	s.router = r
 }
