@@ -329,4 +329,3 @@ func contextStoppedBy(ctx context.Context, stop <-chan struct{}) (context.Contex
 	}()
 	return ctx, cancel
 }
-

@@ -652,4 +652,3 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		t.Fatal("openapi.json not served")
 	}
 }
-
