@@ -12,8 +12,8 @@ import (
 	"github.com/veloxhq/velox/internal/testenv"
 )
 
-// TestLitmus runs the litmus WebDAV compliance suites basic, copymove and
-// props against the handler and requires every test to pass. (The locks
+// TestLitmus runs the litmus WebDAV compliance suites basic, copymove,
+// props and http against the handler and requires every test to pass. (The locks
 // suite is not run: locks are advisory, see the package comment.)
 func TestLitmus(t *testing.T) {
 	bin, err := exec.LookPath("litmus")
@@ -28,13 +28,13 @@ func TestLitmus(t *testing.T) {
 			defer cancel()
 			cmd := exec.CommandContext(ctx, bin, e.srv.URL+root, "alice", "alice-pass")
 			cmd.Dir = dir // litmus writes debug.log to the working directory
-			cmd.Env = append(os.Environ(), "TESTS=basic copymove props", "HOME="+dir, "TMPDIR="+dir)
+			cmd.Env = append(os.Environ(), "TESTS=basic copymove props http", "HOME="+dir, "TMPDIR="+dir)
 			out, err := cmd.CombinedOutput()
 			t.Logf("litmus output:\n%s", out)
 			if ctx.Err() != nil {
 				t.Fatalf("litmus timed out")
 			}
-			checkLitmus(t, string(out), []string{"basic", "copymove", "props"})
+			checkLitmus(t, string(out), []string{"basic", "copymove", "props", "http"})
 			if err != nil {
 				t.Errorf("litmus exited with %v", err)
 			}

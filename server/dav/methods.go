@@ -3,6 +3,7 @@ package dav
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/xml"
 	"net/http"
 	"strings"
 	"time"
@@ -412,13 +413,22 @@ func (h *Handler) handleLock(w http.ResponseWriter, r *http.Request, t *target) 
 		token = "opaquelocktoken:" + hex.EncodeToString(b)
 		w.Header().Set("Lock-Token", "<"+token+">")
 	}
+	scope := "exclusive"
+	var info struct {
+		Scope struct {
+			Shared *struct{} `xml:"DAV: shared"`
+		} `xml:"DAV: lockscope"`
+	}
+	if body != nil && xml.Unmarshal(body, &info) == nil && info.Scope.Shared != nil {
+		scope = "shared"
+	}
 	depth := "infinity"
 	if r.Header.Get("Depth") == "0" {
 		depth = "0"
 	}
 	var b strings.Builder
 	b.WriteString(xmlHeader + `<d:prop xmlns:d="DAV:"><d:lockdiscovery><d:activelock>` +
-		`<d:locktype><d:write/></d:locktype><d:lockscope><d:exclusive/></d:lockscope>` +
+		`<d:locktype><d:write/></d:locktype><d:lockscope><d:` + scope + `/></d:lockscope>` +
 		`<d:depth>` + depth + `</d:depth><d:timeout>Second-3600</d:timeout><d:locktoken><d:href>`)
 	escape(&b, token)
 	b.WriteString(`</d:href></d:locktoken><d:lockroot><d:href>`)
