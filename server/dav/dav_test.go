@@ -181,6 +181,7 @@ func TestPutConditionsAndErrors(t *testing.T) {
 	e.must(201, "MKCOL", aliceRoot+"/dir", "")
 	e.must(405, "PUT", aliceRoot+"/dir", "x")
 	e.must(400, "PUT", aliceRoot+"/f", "x", "Content-Range", "bytes 0-0/1")
+	e.must(501, "PUT", aliceRoot+"/f-chunking-1-2-0", "x", "OC-Chunked", "1")
 	// SHA1 of "abc" is a9993e36...; a wrong checksum stores nothing.
 	e.must(201, "PUT", aliceRoot+"/sum", "abc", "OC-Checksum", "SHA1:a9993e364706816aba3e25717850c26c9cd0d89d")
 	e.must(400, "PUT", aliceRoot+"/sum2", "abc", "OC-Checksum", "SHA1:0000000000000000000000000000000000000000")
@@ -353,6 +354,9 @@ func TestMoveCopy(t *testing.T) {
 	e.must(403, "MOVE", aliceRoot+"/c", "", "Destination", dest("/c"))
 	e.must(403, "MOVE", aliceRoot+"/c", "", "Destination", e.srv.URL+"/remote.php/dav/files/bob/c")
 	e.must(502, "MOVE", aliceRoot+"/c", "", "Destination", "http://elsewhere.example"+aliceRoot+"/x")
+	// Behind a reverse proxy the URL carries the public host.
+	e.must(201, "COPY", aliceRoot+"/c", "", "Destination", "https://files.example"+aliceRoot+"/via-proxy",
+		"X-Forwarded-Host", "files.example")
 	e.must(404, "MOVE", aliceRoot+"/nope", "", "Destination", dest("/x"))
 	e.must(400, "MOVE", aliceRoot+"/c", "", "Destination", dest("/x"), "Depth", "0")
 

@@ -132,6 +132,13 @@ func (h *Handler) handlePut(w http.ResponseWriter, r *http.Request, t *target) {
 		h.davError(w, r, http.StatusMethodNotAllowed, "", "Cannot PUT to the root folder.")
 		return
 	}
+	if r.Header.Get("OC-Chunked") != "" {
+		// Legacy ("v1") chunking would store each chunk as a file named
+		// "name-chunking-id-n-i". The capabilities turn it off; refuse it
+		// rather than leave fragments in the user's tree.
+		h.davError(w, r, http.StatusNotImplemented, "", "Chunked uploads are not supported; upload with a single PUT.")
+		return
+	}
 	if r.Header.Get("Content-Range") != "" {
 		// RFC 7231 §4.3.4: a partial PUT must be refused, not applied
 		// as if it were the whole file.

@@ -65,7 +65,7 @@ func (h *Handler) destination(r *http.Request, src *target) (*target, int, error
 	if err != nil {
 		return nil, http.StatusBadRequest, errBadDestination
 	}
-	if u.Host != "" && u.Host != r.Host {
+	if u.Host != "" && !sameHost(r, u.Host) {
 		// RFC 4918 §9.8.5: the destination is on another server.
 		return nil, http.StatusBadGateway, errBadDestination
 	}
@@ -77,4 +77,22 @@ func (h *Handler) destination(r *http.Request, src *target) (*target, int, error
 		return nil, http.StatusBadRequest, err
 	}
 	return &target{user: src.user, space: src.space, root: root, names: names}, 0, nil
+}
+
+// sameHost reports whether host names this server: the Host the request
+// arrived with, or the one a reverse proxy in front of it forwarded. (The
+// destination path is confined to the user's tree either way; the check
+// only keeps a copy meant for another server from landing here.)
+func sameHost(r *http.Request, host string) bool {
+	if strings.EqualFold(host, r.Host) {
+		return true
+	}
+	for _, v := range r.Header.Values("X-Forwarded-Host") {
+		for _, h := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(h), host) {
+				return true
+			}
+		}
+	}
+	return false
 }
