@@ -564,3 +564,43 @@ func TestLargeFolderStreams(t *testing.T) {
 		seen[h] = true
 	}
 }
+
+// TestConcurrentWrites mimics a sync client's parallel uploads into one
+// folder: every request succeeds and the listing shows every file.
+func TestConcurrentWrites(t *testing.T) {
+	e := newEnv(t)
+	e.must(201, "MKCOL", aliceRoot+"/p", "")
+	before := e.propfind0(aliceRoot + "/p")["getetag"].value
+	const n = 12
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func(i int) {
+			req, _ := http.NewRequest("PUT", fmt.Sprintf("%s%s/p/f%02d", e.srv.URL, aliceRoot, i), strings.NewReader(strings.Repeat("x", i)))
+			req.SetBasicAuth("alice", "alice-pass")
+			resp, err := http.DefaultClient.Do(req)
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode != 201 {
+					err = fmt.Errorf("PUT f%02d: status %d", i, resp.StatusCode)
+				}
+			}
+			errs <- err
+		}(i)
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	_, body := e.must(207, "PROPFIND", aliceRoot+"/p", propfindOC, "Depth", "1")
+	hrefs, props := parseMultistatus(t, body)
+	if len(hrefs) != n+1 {
+		t.Errorf("got %d responses, want %d", len(hrefs), n+1)
+	}
+	if got := props[hrefs[0]]["getetag"].value; got == before {
+		t.Errorf("folder ETag unchanged after uploads")
+	}
+	if got := props[hrefs[0]]["size"].value; got != fmt.Sprint(n*(n-1)/2) {
+		t.Errorf("folder size %s, want %d", got, n*(n-1)/2)
+	}
+}
