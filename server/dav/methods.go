@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/xml"
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -259,7 +260,12 @@ func (h *Handler) handleCopyMove(w http.ResponseWriter, r *http.Request, t *targ
 	move := r.Method == "MOVE"
 	dst, status, err := h.destination(r, t)
 	if err != nil {
-		h.davError(w, r, status, "", err.(*files.Error).Message)
+		msg := errBadDestination.Message
+		var fe *files.Error
+		if errors.As(err, &fe) {
+			msg = fe.Message
+		}
+		h.davError(w, r, status, "", msg)
 		return
 	}
 	depth := r.Header.Get("Depth")
