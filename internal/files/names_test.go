@@ -18,7 +18,7 @@ func TestCleanName(t *testing.T) {
 		{" leading space", " leading space", true},
 		{"日本語.txt", "日本語.txt", true},
 		{strings.Repeat("é", 127), strings.Repeat("é", 127), true}, // 254 bytes
-		{strings.Repeat("é", 128), "", false},                       // 256 bytes
+		{strings.Repeat("é", 128), "", false},                      // 256 bytes
 		{"", "", false},
 		{".", "", false},
 		{"..", "", false},
