@@ -356,7 +356,10 @@ func (s *Service) RestoreVersion(ctx context.Context, u *User, id, versionID str
 			return err
 		}
 		cur, err := tx.NodeByID(ctx, n.ID)
-		if err != nil || !cur.Live() {
+		if err != nil {
+			return notFoundOr(err)
+		}
+		if !cur.Live() {
 			return errNotFound
 		}
 		v := &metadata.Version{NodeID: n.ID, BlobID: old.BlobID, Size: old.Size, SHA256: old.SHA256, MTime: s.DB.Now(), CreatedBy: u.ID}

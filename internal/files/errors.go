@@ -3,6 +3,8 @@ package files
 import (
 	"errors"
 	"fmt"
+
+	"github.com/veloxhq/velox/internal/metadata"
 )
 
 // Error codes. They are part of the API: clients match on them.
@@ -49,3 +51,13 @@ func ErrorCode(err error) string {
 }
 
 var errNotFound = errorf(CodeNotFound, "No such file or folder.")
+
+// notFoundOr turns metadata.ErrNotFound into the user-facing not-found
+// error and passes anything else (such as a serialization conflict to
+// retry) through.
+func notFoundOr(err error) error {
+	if errors.Is(err, metadata.ErrNotFound) {
+		return errNotFound
+	}
+	return err
+}

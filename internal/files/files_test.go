@@ -43,7 +43,7 @@ func eachDB(t *testing.T, fn func(t *testing.T, e *env)) {
 	})
 }
 
-func newEnv(t *testing.T, driver, dsn string) *env {
+func newEnv(t testing.TB, driver, dsn string) *env {
 	t.Helper()
 	ctx := context.Background()
 	db, err := metadata.Open(ctx, driver, dsn)

@@ -164,7 +164,10 @@ func (s *Service) Move(ctx context.Context, u *User, id string, req MoveRequest)
 	}
 	err = s.tx(ctx, func(tx *metadata.Tx) error {
 		n, err = tx.NodeByID(ctx, id)
-		if err != nil || !n.Live() {
+		if err != nil {
+			return notFoundOr(err)
+		}
+		if !n.Live() {
 			return errNotFound
 		}
 		if req.IfMatch != "" && req.IfMatch != n.ETag {
@@ -381,7 +384,10 @@ func (s *Service) Delete(ctx context.Context, u *User, id, ifMatch string) error
 	}
 	return s.tx(ctx, func(tx *metadata.Tx) error {
 		n, err := tx.NodeByID(ctx, id)
-		if err != nil || !n.Live() {
+		if err != nil {
+			return notFoundOr(err)
+		}
+		if !n.Live() {
 			return errNotFound
 		}
 		if ifMatch != "" && ifMatch != n.ETag {
@@ -449,6 +455,9 @@ func (s *Service) Restore(ctx context.Context, u *User, id string, req RestoreRe
 	}
 	err = s.tx(ctx, func(tx *metadata.Tx) error {
 		parent, err := tx.NodeByID(ctx, parentID)
+		if err != nil && !errors.Is(err, metadata.ErrNotFound) {
+			return err
+		}
 		if err != nil || !parent.Live() {
 			return errorf(CodeConflict, "The folder %q was in is deleted too; restore it first or choose another folder.", n.Name)
 		}

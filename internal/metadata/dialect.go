@@ -93,6 +93,14 @@ func rebindDollar(s string) string {
 	return b.String()
 }
 
+// retryable reports whether a transaction failed only because it collided
+// with a concurrent one (PostgreSQL serialization failure or deadlock) and
+// should simply be run again.
+func (d dialect) retryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
+}
+
 // translate maps unique-constraint violations to ErrConflict.
 func (d dialect) translate(err error) error {
 	if err == nil {
@@ -106,6 +114,9 @@ func (d dialect) translate(err error) error {
 		}
 	}
 	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "40001" || errors.As(err, &pe) && pe.Code == "40P01" {
+		return err // keep it recognisable for the retry loop
+	}
 	if errors.As(err, &pe) && pe.Code == "23505" {
 		return fmt.Errorf("%w: %v", ErrConflict, err)
 	}

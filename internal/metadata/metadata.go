@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	mrand "math/rand/v2"
 	"sort"
 	"strconv"
 	"strings"
@@ -81,8 +82,29 @@ type Tx struct {
 }
 
 // WithTx runs fn in a transaction, committing if fn returns nil.
+//
+// Transactions are serializable on both engines (SQLite has one writer at
+// a time; PostgreSQL runs at SERIALIZABLE), so read-check-write sequences
+// such as "the ETag still matches, replace the content" cannot interleave.
+// A transaction PostgreSQL aborts for a serialization conflict is run again,
+// so fn must only touch the database.
 func (db *DB) WithTx(ctx context.Context, fn func(tx *Tx) error) error {
-	t, err := db.sql.BeginTx(ctx, nil)
+	var opts *sql.TxOptions
+	if db.dialect.name == "postgres" {
+		opts = &sql.TxOptions{Isolation: sql.LevelSerializable}
+	}
+	for attempt := 0; ; attempt++ {
+		err := db.tryTx(ctx, opts, fn)
+		if err == nil || !db.dialect.retryable(err) || attempt >= 20 {
+			return err
+		}
+		// Back off a little, with jitter, so the retries do not collide again.
+		time.Sleep(time.Duration(1+mrand.IntN(5*(attempt+1))) * time.Millisecond)
+	}
+}
+
+func (db *DB) tryTx(ctx context.Context, opts *sql.TxOptions, fn func(tx *Tx) error) error {
+	t, err := db.sql.BeginTx(ctx, opts)
 	if err != nil {
 		return db.dialect.translate(fmt.Errorf("metadata: begin: %w", err))
 	}
