@@ -6,6 +6,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -160,6 +161,12 @@ func (s *Server) serveContent(w http.ResponseWriter, r *http.Request, name, ctyp
 	}
 	h.Set("Content-Disposition", mime.FormatMediaType(disp, map[string]string{"filename": name}))
 	h.Set("Cache-Control", "private, no-cache")
+	if f, ok := obj.(interface{ OSFile() *os.File }); ok {
+		// A plain file (the local backend): net/http sends it with
+		// sendfile(2), zero-copy.
+		http.ServeContent(w, r, "", mtime, f.OSFile())
+		return
+	}
 	http.ServeContent(w, r, "", mtime, readSeeker{ctx: r.Context(), obj: obj})
 }
 
