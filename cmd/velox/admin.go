@@ -10,8 +10,10 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/veloxhq/velox/auth/local"
+	"github.com/veloxhq/velox/internal/files"
 	"github.com/veloxhq/velox/internal/metadata"
 )
 
@@ -23,6 +25,7 @@ Commands:
   user disable NAME                            disable a user and sign them out everywhere
   user enable NAME                             enable a user
   user passwd NAME [--password-stdin]          set a new password (generated unless --password-stdin)
+  gc [--grace 24h]                             remove stored blobs no metadata references, older than grace
 
 Flags (same as velox serve): --config, --data, --db-driver, --db-dsn
 `
@@ -36,7 +39,7 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	rest := fs.Args()
-	if len(rest) < 2 || rest[0] != "user" {
+	if len(rest) == 0 || (rest[0] != "gc" && (rest[0] != "user" || len(rest) < 2)) {
 		fs.Usage()
 		return errors.New("admin: missing or unknown command")
 	}
@@ -49,7 +52,28 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer a.Close()
+	if rest[0] == "gc" {
+		return adminGC(ctx, a, rest[1:], stdout)
+	}
 	return adminUser(ctx, a.db, rest[1], rest[2:], os.Stdin, stdout)
+}
+
+func adminGC(ctx context.Context, a *app, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("velox admin gc", flag.ContinueOnError)
+	grace := fs.Duration("grace", a.cfg.GC.Grace, "only remove unreferenced blobs older than this")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *grace < time.Minute {
+		return errors.New("gc: --grace must be at least 1m, or uploads in flight could lose their bytes")
+	}
+	st, err := files.New(a.db, a.blobs, nil).CollectGarbage(ctx, *grace)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "scanned %d blobs; removed %d unreferenced (%d bytes); kept %d younger than %s\n",
+		st.Scanned, st.Deleted, st.Bytes, st.Young, *grace)
+	return nil
 }
 
 func adminUser(ctx context.Context, db *metadata.DB, cmd string, args []string, stdin io.Reader, stdout io.Writer) error {

@@ -173,6 +173,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	logger.Info("velox started", "url", url, "data", cfg.Data, "db", cfg.DB.Driver, "storage", cfg.Storage.Backend)
 
+	if cfg.GC.Interval > 0 {
+		host, _ := os.Hostname()
+		go svc.RunGC(ctx, host+"/"+randomPassword(), cfg.GC.Interval, cfg.GC.Grace)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

@@ -39,6 +39,18 @@ type Config struct {
 	Storage Storage `yaml:"storage"`
 	HTTP    HTTP    `yaml:"http"`
 	Session Session `yaml:"session"`
+	GC      GC      `yaml:"gc"`
+}
+
+// GC configures the removal of stored blobs that no metadata references
+// (left by crashes between storing a blob and committing it).
+type GC struct {
+	// Interval between sweeps; 0 disables the background sweep ("velox
+	// admin gc" still works).
+	Interval time.Duration `yaml:"interval"`
+	// Grace is the minimum age of an unreferenced blob before it is
+	// removed; it must exceed the longest upload.
+	Grace time.Duration `yaml:"grace"`
 }
 
 // Log configures structured logging.
@@ -107,6 +119,7 @@ func Default() *Config {
 			ShutdownTimeout:   60 * time.Second,
 		},
 		Session: Session{Secure: "auto", IdleTimeout: 24 * time.Hour, MaxAge: 30 * 24 * time.Hour},
+		GC:      GC{Interval: time.Hour, Grace: 24 * time.Hour},
 	}
 	c.Storage.Backend = "local"
 	return c
@@ -261,6 +274,9 @@ func (c *Config) Validate() error {
 				bad("http.trusted_proxies: %q is not an IP address or CIDR", cidr)
 			}
 		}
+	}
+	if c.GC.Interval < 0 || c.GC.Grace < time.Minute {
+		bad("gc: interval must not be negative and grace must be at least 1m")
 	}
 	if c.HTTP.MaxUploadBytes < 0 {
 		bad("http.max_upload_bytes: must not be negative")

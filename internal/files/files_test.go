@@ -692,3 +692,49 @@ func TestOpenMissingBlobIsAnError(t *testing.T) {
 		}
 	})
 }
+
+func TestGarbageCollection(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		keep := e.upload(t, e.root, "keep.txt", "referenced")
+		// An orphan, as a crash between storing a blob and committing its
+		// row leaves behind.
+		if err := e.blobs.Put(ctx, "orphanblob0000000000000000", strings.NewReader("lost"), 4); err != nil {
+			t.Fatal(err)
+		}
+		st, err := e.svc.CollectGarbage(ctx, time.Hour)
+		if err != nil || st.Deleted != 0 || st.Young != 1 {
+			t.Fatalf("with a grace period the young orphan must stay: %+v %v", st, err)
+		}
+		st, err = e.svc.CollectGarbage(ctx, -time.Second)
+		if err != nil || st.Deleted != 1 || st.Bytes != 4 || st.Scanned != 2 {
+			t.Fatalf("gc = %+v, %v", st, err)
+		}
+		if e.read(t, keep.ID) != "referenced" {
+			t.Fatal("gc deleted a referenced blob")
+		}
+		if _, err := e.blobs.Stat(ctx, "orphanblob0000000000000000"); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatal("orphan still there")
+		}
+	})
+}
+
+func TestLeases(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		ok, err := e.db.AcquireLease(ctx, "job", "node-a", time.Minute)
+		if err != nil || !ok {
+			t.Fatalf("first acquire: %v %v", ok, err)
+		}
+		if ok, _ := e.db.AcquireLease(ctx, "job", "node-b", time.Minute); ok {
+			t.Fatal("node-b took a live lease")
+		}
+		if ok, _ := e.db.AcquireLease(ctx, "job", "node-a", time.Minute); !ok {
+			t.Fatal("holder could not renew")
+		}
+		e.db.Now = func() time.Time { return time.Now().Add(2 * time.Minute) }
+		if ok, _ := e.db.AcquireLease(ctx, "job", "node-b", time.Minute); !ok {
+			t.Fatal("node-b could not take an expired lease")
+		}
+	})
+}
