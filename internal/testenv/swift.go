@@ -42,7 +42,9 @@ const (
 	// swiftShortTokenLife is the tempauth token lifetime, in seconds, of the
 	// extra proxy started by ShortTokenAuthURL.
 	swiftShortTokenLife = 2
-	swiftReadyTimeout   = 60 * time.Second
+	// swiftReadyTimeout is generous: on two busy cores, starting eight
+	// Python servers at once can take half a minute.
+	swiftReadyTimeout = 90 * time.Second
 )
 
 // SwiftEnv describes a Swift cluster for tests: tempauth v1 credentials and
@@ -185,6 +187,7 @@ type SwiftCluster struct {
 
 	mu         sync.Mutex
 	shortProxy *proc
+	shortCache *proc
 	shortURL   string
 }
 
@@ -284,11 +287,7 @@ func (c *SwiftCluster) start(ctx context.Context) error {
 		return err
 	}
 
-	memArgs := []string{"-l", "127.0.0.1", "-p", fmt.Sprint(p.memcache), "-U", "0"}
-	if c.user == "root" {
-		memArgs = append(memArgs, "-u", "root") // memcached refuses root without it
-	}
-	c.memcache = c.newProc("memcached", "memcached", memArgs...)
+	c.memcache = c.newMemcached("memcached", p.memcache)
 	c.account = c.newProc("account", "swift-account-server", c.conf("account"))
 	c.cont = c.newProc("container", "swift-container-server", c.conf("container"))
 	for i := range p.objects {
@@ -354,7 +353,7 @@ func (c *SwiftCluster) probe(ctx context.Context, authURL string, procs []*proc)
 		if pr.port == 0 {
 			continue
 		}
-		if pr == c.memcache {
+		if pr.bin == "memcached" {
 			conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", pr.port), time.Second)
 			if err != nil {
 				return fmt.Errorf("memcached: %w", err)
@@ -459,8 +458,18 @@ func (c *SwiftCluster) ShortTokenAuthURL() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// Its own memcached: tempauth hands out the token already cached for
+	// a user, which would be the main proxy's long-lived one.
+	cachePort, err := FreePort()
+	if err != nil {
+		return "", err
+	}
+	c.shortCache = c.newMemcached("memcached-short-token", cachePort)
+	if err := c.shortCache.start(); err != nil {
+		return "", err
+	}
 	name := "proxy-short-token"
-	if err := os.WriteFile(c.conf(name), []byte(c.proxyConf(name, port, swiftShortTokenLife)), 0o644); err != nil {
+	if err := os.WriteFile(c.conf(name), []byte(c.proxyConf(name, port, cachePort, swiftShortTokenLife)), 0o644); err != nil {
 		return "", err
 	}
 	pr := c.newProc(name, "swift-proxy-server", c.conf(name))
@@ -470,7 +479,7 @@ func (c *SwiftCluster) ShortTokenAuthURL() (string, error) {
 		return "", err
 	}
 	u := fmt.Sprintf("http://127.0.0.1:%d/auth/v1.0", port)
-	if _, err := c.waitReady(context.Background(), u, []*proc{pr}); err != nil {
+	if _, err := c.waitReady(context.Background(), u, []*proc{c.shortCache, pr}); err != nil {
 		return "", fmt.Errorf("short-token proxy: %w\n%s", err, c.logTail(20))
 	}
 	c.shortURL = u
@@ -481,8 +490,10 @@ func (c *SwiftCluster) ShortTokenAuthURL() (string, error) {
 // state directory is left for the caller to remove.
 func (c *SwiftCluster) Stop() {
 	c.mu.Lock()
-	if c.shortProxy != nil {
-		c.shortProxy.stop()
+	for _, pr := range []*proc{c.shortProxy, c.shortCache} {
+		if pr != nil {
+			pr.stop()
+		}
 	}
 	c.mu.Unlock()
 	var wg sync.WaitGroup
@@ -632,7 +643,7 @@ use = egg:swift#container
 [filter:healthcheck]
 use = egg:swift#healthcheck
 `,
-		"proxy": c.proxyConf("proxy", c.ports.proxy, 86400),
+		"proxy": c.proxyConf("proxy", c.ports.proxy, c.ports.memcache, 86400),
 	}
 	for i, port := range c.ports.objects {
 		name := fmt.Sprintf("object%d", i)
@@ -653,7 +664,7 @@ use = egg:swift#healthcheck
 	return nil
 }
 
-func (c *SwiftCluster) proxyConf(name string, port, tokenLife int) string {
+func (c *SwiftCluster) proxyConf(name string, port, memcachePort, tokenLife int) string {
 	var b strings.Builder
 	b.WriteString(c.common(name, port, c.devices("proxy")))
 	fmt.Fprintf(&b, `
@@ -669,7 +680,7 @@ token_life = %d
 [filter:cache]
 use = egg:swift#memcache
 memcache_servers = 127.0.0.1:%d
-`, swiftKey, tokenLife, c.ports.memcache)
+`, swiftKey, tokenLife, memcachePort)
 	for _, f := range []string{"catch_errors", "gatekeeper", "healthcheck", "proxy-logging", "listing_formats", "bulk", "tempurl", "ratelimit", "copy", "container-quotas", "account-quotas", "slo", "dlo", "versioned_writes", "symlink"} {
 		fmt.Fprintf(&b, "[filter:%s]\nuse = egg:swift#%s\n", f, strings.ReplaceAll(f, "-", "_"))
 	}
@@ -688,11 +699,19 @@ type proc struct {
 	done chan struct{}
 }
 
+func (c *SwiftCluster) newMemcached(name string, port int) *proc {
+	args := []string{"-l", "127.0.0.1", "-p", fmt.Sprint(port), "-U", "0"}
+	if c.user == "root" {
+		args = append(args, "-u", "root") // memcached refuses root without it
+	}
+	pr := c.newProc(name, "memcached", args...)
+	pr.port = port
+	return pr
+}
+
 func (c *SwiftCluster) newProc(name, bin string, args ...string) *proc {
 	pr := &proc{name: name, bin: bin, args: args, out: filepath.Join(c.dir, "logs", name+".out")}
 	switch {
-	case name == "memcached":
-		pr.port = c.ports.memcache
 	case name == "account":
 		pr.port = c.ports.account
 	case name == "container":
@@ -724,7 +743,7 @@ func (p *proc) start() error {
 	// group here so that stop can signal the group in both cases. If the
 	// test binary dies without running its cleanup, the kernel kills the
 	// servers with it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: p.name == "memcached"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: p.bin == "memcached"}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", p.name, err)
 	}

@@ -1,0 +1,505 @@
+package swift
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ncw/swift/v2/swifttest"
+
+	"github.com/veloxhq/velox/internal/storage"
+	"github.com/veloxhq/velox/internal/storage/storagetest"
+	"github.com/veloxhq/velox/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// Tests use 2 MiB segments so that multi-segment paths are cheap.
+const testSegment = 2 << 20
+
+// testPrefix returns a container prefix no real deployment uses, so tests
+// against a shared cluster never touch real data.
+func testPrefix() string { return "velox-test-" + storagetest.Key()[:8] }
+
+// fakeStore returns a Store on the in-memory swifttest server. The fake
+// handles large objects only partly (ranges starting past the first
+// segment are wrong), so it keeps the default 64 MiB threshold.
+func fakeStore(t *testing.T) *Store {
+	t.Helper()
+	srv, err := swifttest.NewSwiftServer("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	s, err := New(context.Background(), Config{
+		AuthURL: srv.AuthURL, User: swifttest.TEST_ACCOUNT, Key: swifttest.TEST_ACCOUNT,
+		ContainerPrefix: testPrefix(), Shards: 16,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestConformanceFake(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T) storage.Store { return fakeStore(t) })
+}
+
+// realStore returns a Store on the real cluster with small segments.
+func realStore(t testing.TB, env testenv.SwiftEnv, prefix string) *Store {
+	t.Helper()
+	s, err := New(context.Background(), Config{
+		AuthURL: env.AuthURL, User: env.User, Key: env.Key,
+		ContainerPrefix: prefix, SegmentSize: testSegment, LargeObjectThreshold: testSegment,
+		Concurrency: 3,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestConformanceReal(t *testing.T) {
+	env := testenv.Swift(t)
+	prefix := testPrefix()
+	storagetest.RunWithOptions(t, func(t *testing.T) storage.Store {
+		return realStore(t, env, prefix)
+	}, storagetest.Options{LargeSize: 5*testSegment/2 + 17})
+}
+
+// swiftCLI runs the python-swiftclient command line against env, to check
+// what the store wrote with a client that shares no code with it.
+func swiftCLI(t *testing.T, env testenv.SwiftEnv, args ...string) string {
+	t.Helper()
+	if _, err := exec.LookPath("swift"); err != nil {
+		testenv.Unavailable(t, "swift command (python3-swiftclient)", err)
+	}
+	out, err := exec.Command("swift", append([]string{"-A", env.AuthURL, "-U", env.User, "-K", env.Key}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("swift %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func TestLayoutSeenFromSwiftCLI(t *testing.T) {
+	env := testenv.Swift(t)
+	prefix := testPrefix()
+	s := realStore(t, env, prefix)
+	ctx := context.Background()
+
+	small, large := storagetest.Key(), storagetest.Key()
+	if err := s.Put(ctx, small, strings.NewReader("hello"), 5); err != nil {
+		t.Fatal(err)
+	}
+	data := storagetest.Random(2*testSegment + 1000)
+	if err := s.Put(ctx, large, bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+
+	containers := swiftCLI(t, env, "list", "--prefix", prefix)
+	for _, key := range []string{small, large} {
+		if c := s.container(key); !strings.Contains(containers, c+"\n") {
+			t.Errorf("container %s of %s not in listing:\n%s", c, key, containers)
+		}
+		if !s.isShardContainer(s.container(key)) || len(s.container(key)) != len(prefix)+3 {
+			t.Errorf("container %s is not <prefix>-<2 hex digits>", s.container(key))
+		}
+	}
+	if got := swiftCLI(t, env, "list", s.container(small)); !strings.Contains(got, small) {
+		t.Errorf("small blob %s not listed in %s:\n%s", small, s.container(small), got)
+	}
+	stat := swiftCLI(t, env, "stat", s.container(large), large)
+	if !strings.Contains(stat, "X-Static-Large-Object: True") {
+		t.Errorf("large blob is not a Static Large Object:\n%s", stat)
+	}
+	if !strings.Contains(stat, fmt.Sprintf("Content Length: %d", len(data))) {
+		t.Errorf("large blob stat does not show its size %d:\n%s", len(data), stat)
+	}
+	segs := swiftCLI(t, env, "list", s.segmentContainer(large), "--prefix", large+"/")
+	if n := len(strings.Fields(segs)); n != 3 {
+		t.Errorf("large blob has %d segments, want 3:\n%s", n, segs)
+	}
+
+	for _, key := range []string{small, large} {
+		if err := s.Delete(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := swiftCLI(t, env, "list", s.container(small)); strings.Contains(got, small) {
+		t.Errorf("small blob still listed after Delete:\n%s", got)
+	}
+	if got := swiftCLI(t, env, "list", s.container(large)); strings.Contains(got, large) {
+		t.Errorf("large blob still listed after Delete:\n%s", got)
+	}
+	if got := swiftCLI(t, env, "list", s.segmentContainer(large), "--prefix", large+"/"); strings.TrimSpace(got) != "" {
+		t.Errorf("segments left after Delete:\n%s", got)
+	}
+}
+
+// TestPartsSegments checks that a completed resumable upload is a manifest
+// over the uploaded parts (nothing copied) and that Delete and AbortParts
+// leave no part behind.
+func TestPartsSegments(t *testing.T) {
+	env := testenv.Swift(t)
+	s := realStore(t, env, testPrefix())
+	ctx := context.Background()
+	id, key := storagetest.Key(), storagetest.Key()
+	parts := [][]byte{storagetest.Random(storage.MinPartSize), storagetest.Random(5)}
+	for i, p := range parts {
+		if err := s.PutPart(ctx, id, i, bytes.NewReader(p), int64(len(p))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CompleteParts(ctx, key, id, []int64{storage.MinPartSize, 5}); err != nil {
+		t.Fatal(err)
+	}
+	if stat := swiftCLI(t, env, "stat", s.container(key), key); !strings.Contains(stat, "X-Static-Large-Object: True") {
+		t.Errorf("completed upload is not a Static Large Object:\n%s", stat)
+	}
+	if got := storagetest.ReadAll(t, s, key); !bytes.Equal(got, bytes.Join(parts, nil)) {
+		t.Error("completed upload reads back differently")
+	}
+	if err := s.Delete(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	if got := swiftCLI(t, env, "list", s.segmentContainer(id), "--prefix", s.partPrefix(id)); strings.TrimSpace(got) != "" {
+		t.Errorf("parts left after deleting the completed blob:\n%s", got)
+	}
+
+	id = storagetest.Key()
+	for i, p := range parts {
+		if err := s.PutPart(ctx, id, i, bytes.NewReader(p), int64(len(p))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.AbortParts(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if got := swiftCLI(t, env, "list", s.segmentContainer(id), "--prefix", s.partPrefix(id)); strings.TrimSpace(got) != "" {
+		t.Errorf("parts left after AbortParts:\n%s", got)
+	}
+}
+
+// TestServeContentRange serves a multi-segment blob through
+// http.ServeContent, which seeks to the end first to learn the size.
+func TestServeContentRange(t *testing.T) {
+	env := testenv.Swift(t)
+	s := realStore(t, env, testPrefix())
+	ctx := context.Background()
+	key := storagetest.Key()
+	data := storagetest.Random(3*testSegment + 5)
+	if err := s.Put(ctx, key, bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	defer storagetest.Cleanup(t, s, key)
+	obj, err := s.Open(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer obj.Close()
+	lo, hi := testSegment-3, 2*testSegment+3 // spans two segment boundaries
+	req := httptest.NewRequest("GET", "/blob", nil)
+	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", lo, hi))
+	w := httptest.NewRecorder()
+	http.ServeContent(w, req, "blob", time.Time{}, obj)
+	if w.Code != http.StatusPartialContent {
+		t.Fatalf("status = %d, want 206", w.Code)
+	}
+	if !bytes.Equal(w.Body.Bytes(), data[lo:hi+1]) {
+		t.Errorf("range body differs (%d bytes, want %d)", w.Body.Len(), hi+1-lo)
+	}
+}
+
+func TestReauthenticatesWhenTokenExpires(t *testing.T) {
+	env := testenv.OwnSwift(t)
+	env.AuthURL = env.ShortTokenAuthURL(t)
+	s := realStore(t, env, testPrefix())
+	ctx := context.Background()
+	if err := s.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	first := s.conn.AuthToken
+	time.Sleep(3 * time.Second) // the token lives two seconds
+
+	// A streamed upload: ncw gets 401 before sending the body (Expect:
+	// 100-continue), re-authenticates and replays it.
+	key := storagetest.Key()
+	data := storagetest.Random(100 << 10)
+	if err := s.Put(ctx, key, bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Fatalf("Put with an expired token: %v", err)
+	}
+	if s.conn.AuthToken == first {
+		t.Fatal("token unchanged after it expired")
+	}
+	time.Sleep(3 * time.Second)
+	if got := storagetest.ReadAll(t, s, key); !bytes.Equal(got, data) {
+		t.Error("read back differs")
+	}
+	time.Sleep(3 * time.Second)
+	large := storagetest.Key()
+	big := storagetest.Random(2*testSegment + 1)
+	if err := s.Put(ctx, large, bytes.NewReader(big), -1); err != nil {
+		t.Fatalf("large Put with an expired token: %v", err)
+	}
+	time.Sleep(3 * time.Second)
+	for _, k := range []string{key, large} {
+		if err := s.Delete(ctx, k); err != nil {
+			t.Errorf("Delete with an expired token: %v", err)
+		}
+	}
+}
+
+func TestUnreachable(t *testing.T) {
+	port, err := testenv.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(context.Background(), Config{
+		AuthURL: fmt.Sprintf("http://127.0.0.1:%d/auth/v1.0", port), User: "test:tester", Key: "x",
+		Timeout: 2 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	start := time.Now()
+	if err := s.Put(ctx, "abcd", strings.NewReader("x"), 1); !errors.Is(err, storage.ErrUnavailable) {
+		t.Errorf("Put error = %v, want ErrUnavailable", err)
+	}
+	if _, err := s.Open(ctx, "abcd"); !errors.Is(err, storage.ErrUnavailable) {
+		t.Errorf("Open error = %v, want ErrUnavailable", err)
+	}
+	if err := s.Check(ctx); !errors.Is(err, storage.ErrUnavailable) {
+		t.Errorf("Check error = %v, want ErrUnavailable", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("three failed calls took %v", d)
+	}
+}
+
+// TestRetriesServerErrors makes the first PUT and GET of every object fail
+// with 503 and checks that the store retries them.
+func TestRetriesServerErrors(t *testing.T) {
+	srv, err := swifttest.NewSwiftServer("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	var mu sync.Mutex
+	failed := map[string]bool{}
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		id := r.Method + " " + r.URL.Path
+		fail := !failed[id] && (r.Method == "PUT" || r.Method == "GET") && strings.Count(r.URL.Path, "/") >= 4
+		failed[id] = true
+		mu.Unlock()
+		if fail {
+			io.Copy(io.Discard, r.Body)
+			http.Error(w, "try again", http.StatusServiceUnavailable)
+			return
+		}
+		proxy(w, r, srv.URL)
+	}))
+	defer front.Close()
+	s, err := New(context.Background(), Config{
+		AuthURL: srv.AuthURL, User: swifttest.TEST_ACCOUNT, Key: swifttest.TEST_ACCOUNT,
+		StorageURL: front.URL + "/v1/AUTH_" + swifttest.TEST_ACCOUNT, ContainerPrefix: testPrefix(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	key := storagetest.Key()
+	data := storagetest.Random(1000)
+	// Unknown size: the body is in memory, so a failed PUT can be sent again.
+	if err := s.Put(ctx, key, bytes.NewReader(data), -1); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	if got := storagetest.ReadAll(t, s, key); !bytes.Equal(got, data) {
+		t.Error("read back differs")
+	}
+}
+
+// proxy forwards r to base, the fake's storage root.
+func proxy(w http.ResponseWriter, r *http.Request, base string) {
+	u := strings.TrimSuffix(base, "/v1") + r.URL.RequestURI()
+	req, err := http.NewRequestWithContext(r.Context(), r.Method, u, r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), 500)
+		return
+	}
+	req.Header = r.Header.Clone()
+	req.ContentLength = r.ContentLength
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		http.Error(w, err.Error(), 502)
+		return
+	}
+	defer resp.Body.Close()
+	for k, v := range resp.Header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(resp.StatusCode)
+	io.Copy(w, resp.Body)
+}
+
+// TestObjectServerDown stops one of the four object servers while blobs
+// are written and read: with three replicas every operation must still
+// succeed with the right bytes.
+func TestObjectServerDown(t *testing.T) {
+	env := testenv.OwnSwift(t)
+	s := realStore(t, env, testPrefix())
+	ctx := context.Background()
+
+	type blob struct {
+		key  string
+		data []byte
+	}
+	var blobs []blob
+	put := func(size int) {
+		t.Helper()
+		b := blob{storagetest.Key(), storagetest.Random(int64(size))}
+		if err := s.Put(ctx, b.key, bytes.NewReader(b.data), int64(size)); err != nil {
+			t.Fatalf("Put(%d bytes): %v", size, err)
+		}
+		blobs = append(blobs, b)
+	}
+	check := func() {
+		t.Helper()
+		for _, b := range blobs {
+			if got := storagetest.ReadAll(t, s, b.key); !bytes.Equal(got, b.data) {
+				t.Fatalf("blob %s (%d bytes) reads back differently", b.key, len(b.data))
+			}
+		}
+	}
+	for i := 0; i < 4; i++ {
+		put(100<<10 + i)
+		put(2*testSegment + 100 + i)
+	}
+
+	// Stop a server while a large download is in flight.
+	victim := 1
+	big := blob{storagetest.Key(), storagetest.Random(6 * testSegment)}
+	if err := s.Put(ctx, big.key, bytes.NewReader(big.data), int64(len(big.data))); err != nil {
+		t.Fatal(err)
+	}
+	blobs = append(blobs, big)
+	obj, err := s.Open(ctx, big.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := make([]byte, testSegment)
+	if _, err := io.ReadFull(obj, head); err != nil {
+		t.Fatal(err)
+	}
+	env.StopObjectServer(t, victim)
+	restarted := false
+	defer func() {
+		if !restarted {
+			env.StartObjectServer(t, victim)
+		}
+	}()
+	rest, err := io.ReadAll(obj)
+	obj.Close()
+	if err != nil || !bytes.Equal(append(head, rest...), big.data) {
+		t.Fatalf("download across the server stop: err=%v, equal=%v", err, bytes.Equal(append(head, rest...), big.data))
+	}
+
+	check()
+	for i := 0; i < 4; i++ {
+		put(100<<10 + 10 + i)
+		put(2*testSegment + 200 + i)
+	}
+	check()
+	for _, b := range blobs[:4] {
+		if err := s.Delete(ctx, b.key); err != nil {
+			t.Errorf("Delete with a server down: %v", err)
+		}
+	}
+	blobs = blobs[4:]
+
+	env.StartObjectServer(t, victim)
+	restarted = true
+	check()
+	for _, b := range blobs {
+		storagetest.Cleanup(t, s, b.key)
+	}
+}
+
+// patternReader yields n pseudo-random bytes without holding them.
+type patternReader struct {
+	rng *rand.ChaCha8
+	n   int64
+}
+
+func (p *patternReader) Read(b []byte) (int, error) {
+	if p.n <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(b)) > p.n {
+		b = b[:p.n]
+	}
+	p.rng.Read(b)
+	p.n -= int64(len(b))
+	return len(b), nil
+}
+
+func newPattern(n int64) *patternReader {
+	return &patternReader{rng: rand.NewChaCha8([32]byte{7}), n: n}
+}
+
+// TestHugeRoundTrip stores 300 MiB and a bit with the default 64 MiB
+// segments, streaming both ways.
+func TestHugeRoundTrip(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("300 MiB round trip skipped with -short and -race")
+	}
+	env := testenv.Swift(t)
+	s, err := New(context.Background(), Config{AuthURL: env.AuthURL, User: env.User, Key: env.Key, ContainerPrefix: testPrefix()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	const size = 300<<20 + 12345
+	for _, declared := range []int64{size, -1} {
+		key := storagetest.Key()
+		want := sha256.New()
+		start := time.Now()
+		if err := s.Put(ctx, key, io.TeeReader(newPattern(size), want), declared); err != nil {
+			t.Fatalf("Put(declared %d): %v", declared, err)
+		}
+		putTime := time.Since(start)
+		obj, err := s.Open(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := sha256.New()
+		start = time.Now()
+		n, err := io.Copy(got, obj)
+		obj.Close()
+		if err != nil || n != size {
+			t.Fatalf("read %d bytes, %v; want %d", n, err, size)
+		}
+		if !bytes.Equal(got.Sum(nil), want.Sum(nil)) {
+			t.Fatal("SHA-256 of the blob read back differs")
+		}
+		t.Logf("declared %d: put %.0f MB/s, get %.0f MB/s", declared, size/putTime.Seconds()/1e6, size/time.Since(start).Seconds()/1e6)
+		if stat := swiftCLI(t, env, "stat", s.container(key), key); !strings.Contains(stat, "X-Static-Large-Object: True") {
+			t.Errorf("huge blob is not a Static Large Object:\n%s", stat)
+		}
+		if err := s.Delete(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
