@@ -38,6 +38,12 @@ const (
 // Put implements storage.Store. Blobs up to LargeObjectThreshold go up in
 // one PUT, streamed when their size is known; larger ones become Static
 // Large Objects whose manifest is written after every segment is stored.
+// Blobs of unknown size are read into memory up to one segment before the
+// choice is made, so between SegmentSize and a larger threshold they
+// become Static Large Objects too.
+//
+// Overwriting a key that holds a Static Large Object leaves the old
+// segments behind; Velox never overwrites keys.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
 	if !storage.ValidKey(key) {
 		return fmt.Errorf("swift: put %q: %w", key, storage.ErrInvalidKey)
@@ -219,7 +225,8 @@ func (s *Store) putLarge(ctx context.Context, key string, r io.Reader, size int6
 		return firstErr != nil
 	}
 	slots := make(chan struct{}, s.concurrency)
-	pr := &peekReader{r: r}
+	// Reading stops as soon as a segment upload fails.
+	pr := &peekReader{r: ctxReader{uctx, r}}
 	var total int64
 	for i := 0; !failed(); i++ {
 		if i >= maxSegments {
