@@ -354,6 +354,10 @@ func retryable(err error) bool {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
+	var cv *tls.CertificateVerificationError
+	if errors.As(err, &cv) {
+		return false // a configuration problem, not a passing one
+	}
 	var se *ncw.Error
 	if errors.As(err, &se) {
 		switch {

@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -500,6 +503,169 @@ func TestHugeRoundTrip(t *testing.T) {
 		}
 		if err := s.Delete(ctx, key); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// TestFailedLargePutLeavesNoSegments breaks the source of a large upload
+// after some segments went up, and cancels another: neither the key nor any
+// segment may remain.
+func TestFailedLargePutLeavesNoSegments(t *testing.T) {
+	env := testenv.Swift(t)
+	s := realStore(t, env, testPrefix())
+	ctx := context.Background()
+	boom := errors.New("client went away")
+	for _, tc := range []struct {
+		name string
+		put  func(key string) error
+	}{
+		{"reader error", func(key string) error {
+			r := io.MultiReader(newPattern(3*testSegment+5), errorReader{boom})
+			return s.Put(ctx, key, r, 5*testSegment)
+		}},
+		{"short reader", func(key string) error {
+			return s.Put(ctx, key, newPattern(3*testSegment+5), 4*testSegment)
+		}},
+		{"cancelled", func(key string) error {
+			cctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			r := io.MultiReader(newPattern(3*testSegment), cancelReader{cancel}, newPattern(2*testSegment))
+			return s.Put(cctx, key, r, -1)
+		}},
+	} {
+		key := storagetest.Key()
+		if err := tc.put(key); err == nil {
+			t.Errorf("%s: Put succeeded", tc.name)
+			continue
+		}
+		if _, err := s.Stat(ctx, key); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("%s: Stat after failed Put: %v, want ErrNotFound", tc.name, err)
+		}
+		var left []string
+		err := s.list(ctx, s.segmentContainer(key), key+"/", func(e listEntry) error {
+			left = append(left, e.Name)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(left) > 0 {
+			t.Errorf("%s: segments left behind: %v", tc.name, left)
+		}
+	}
+}
+
+type errorReader struct{ err error }
+
+func (e errorReader) Read([]byte) (int, error) { return 0, e.err }
+
+// cancelReader cancels a context when read, and yields nothing.
+type cancelReader struct{ cancel func() }
+
+func (c cancelReader) Read([]byte) (int, error) {
+	c.cancel()
+	return 0, io.EOF
+}
+
+// TestSeekDoesNotDownloadSkippedBytes counts the bytes the fake sends while
+// a reader seeks to the end of a blob and reads its tail.
+func TestSeekDoesNotDownloadSkippedBytes(t *testing.T) {
+	srv, err := swifttest.NewSwiftServer("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	var mu sync.Mutex
+	var sent int64
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cw := &countingWriter{ResponseWriter: w}
+		proxy(cw, r, srv.URL)
+		mu.Lock()
+		sent += cw.n
+		mu.Unlock()
+	}))
+	defer front.Close()
+	s, err := New(context.Background(), Config{
+		AuthURL: srv.AuthURL, User: swifttest.TEST_ACCOUNT, Key: swifttest.TEST_ACCOUNT,
+		StorageURL: front.URL + "/v1/AUTH_" + swifttest.TEST_ACCOUNT, ContainerPrefix: testPrefix(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	key := storagetest.Key()
+	data := storagetest.Random(8 << 20)
+	if err := s.Put(ctx, key, bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	sent = 0
+	mu.Unlock()
+	obj, err := s.Open(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer obj.Close()
+	if _, err := obj.Seek(0, io.SeekEnd); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := obj.Seek(-100, io.SeekEnd); err != nil {
+		t.Fatal(err)
+	}
+	tail, err := io.ReadAll(obj)
+	if err != nil || !bytes.Equal(tail, data[len(data)-100:]) {
+		t.Fatalf("tail: %v, equal=%v", err, bytes.Equal(tail, data[len(data)-100:]))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if sent > 100 {
+		t.Errorf("the server sent %d body bytes for a 100-byte tail", sent)
+	}
+}
+
+type countingWriter struct {
+	http.ResponseWriter
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// TestTLSWithCACert reaches the storage URL over HTTPS with a private CA.
+func TestTLSWithCACert(t *testing.T) {
+	srv, err := swifttest.NewSwiftServer("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	front := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		proxy(w, r, srv.URL)
+	}))
+	defer front.Close()
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: front.Certificate().Raw})
+	if err := os.WriteFile(caFile, pemBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		caFile string
+		ok     bool
+	}{{"trusted CA", caFile, true}, {"system CAs", "", false}} {
+		s, err := New(context.Background(), Config{
+			AuthURL: srv.AuthURL, User: swifttest.TEST_ACCOUNT, Key: swifttest.TEST_ACCOUNT,
+			StorageURL: front.URL + "/v1/AUTH_" + swifttest.TEST_ACCOUNT, ContainerPrefix: testPrefix(),
+			CACertFile: tc.caFile, Retries: -1,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = s.Check(context.Background())
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: Check error = %v, want success %v", tc.name, err, tc.ok)
 		}
 	}
 }
