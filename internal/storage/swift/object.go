@@ -83,7 +83,20 @@ type object struct {
 
 	off    int64
 	body   io.ReadCloser // open response from off, or nil
+	cancel func()        // ends the request behind body
 	closed bool
+}
+
+// closeBody ends the current GET, if any. Cancelling its context too makes
+// sure a read stuck in ncw's idle-timeout goroutine returns.
+func (o *object) closeBody() error {
+	if o.body == nil {
+		return nil
+	}
+	err := o.body.Close()
+	o.cancel()
+	o.body, o.cancel = nil, nil
+	return err
 }
 
 func (o *object) Size() int64 { return o.size }
@@ -109,8 +122,7 @@ func (o *object) Read(p []byte) (int, error) {
 		if err == nil {
 			return n, nil
 		}
-		o.body.Close()
-		o.body = nil
+		o.closeBody()
 		if err == io.EOF {
 			if o.off >= o.size {
 				return n, io.EOF
@@ -133,8 +145,10 @@ func (o *object) open() error {
 		h["Range"] = fmt.Sprintf("bytes=%d-", o.off)
 	}
 	return o.s.retry(o.ctx, func() error {
-		resp, _, err := o.s.call(o.ctx, ncw.RequestOpts{Container: o.container, ObjectName: o.name, Operation: "GET", Headers: h})
+		ctx, cancel := context.WithCancel(o.ctx)
+		resp, _, err := o.s.call(ctx, ncw.RequestOpts{Container: o.container, ObjectName: o.name, Operation: "GET", Headers: h})
 		if err != nil {
+			cancel()
 			return err
 		}
 		// Some servers (the swifttest fake) answer a range with 200 and
@@ -142,9 +156,10 @@ func (o *object) open() error {
 		ranged := resp.StatusCode == http.StatusPartialContent || resp.ContentLength == o.size-o.off
 		if o.off > 0 && !ranged {
 			resp.Body.Close()
+			cancel()
 			return fmt.Errorf("range request at %d answered with %s", o.off, resp.Status)
 		}
-		o.body = resp.Body
+		o.body, o.cancel = resp.Body, cancel
 		return nil
 	})
 }
@@ -166,9 +181,8 @@ func (o *object) Seek(offset int64, whence int) (int64, error) {
 	if abs < 0 {
 		return 0, errors.New("swift: seek: negative position")
 	}
-	if abs != o.off && o.body != nil {
-		o.body.Close()
-		o.body = nil
+	if abs != o.off {
+		o.closeBody()
 	}
 	o.off = abs
 	return abs, nil
@@ -176,12 +190,7 @@ func (o *object) Seek(offset int64, whence int) (int64, error) {
 
 func (o *object) Close() error {
 	o.closed = true
-	if o.body != nil {
-		err := o.body.Close()
-		o.body = nil
-		return err
-	}
-	return nil
+	return o.closeBody()
 }
 
 // Delete implements storage.Store. A Static Large Object is deleted with
