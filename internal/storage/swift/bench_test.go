@@ -22,6 +22,7 @@ func BenchmarkPutGet(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	b.Cleanup(func() { dropTestContainers(b, s) })
 	storageURL, token := rawAuth(b, env)
 	rawContainer := storageURL + "/" + testPrefix() + "-raw"
 	if err := rawDo("PUT", rawContainer, token, nil, 0); err != nil {

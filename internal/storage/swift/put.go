@@ -155,6 +155,8 @@ func (s *Store) upload(ctx context.Context, container, name string, size int64, 
 			if ub, ok := body.(*uploadBody); ok {
 				got := strings.Trim(strings.ToLower(h["Etag"]), `"`)
 				if want := hex.EncodeToString(ub.md5.Sum(nil)); got != want {
+					// The corrupt object is visible already: take it away.
+					s.deleteObjects(ctx, container, []string{name})
 					err = finalError{fmt.Errorf("object %s/%s: Swift stored MD5 %s, sent %s", container, name, got, want)}
 				}
 			}

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	ncw "github.com/ncw/swift/v2"
 	"github.com/ncw/swift/v2/swifttest"
 
 	"github.com/veloxhq/velox/internal/storage"
@@ -73,9 +74,41 @@ func realStore(t testing.TB, env testenv.SwiftEnv, prefix string) *Store {
 	return s
 }
 
+// dropTestContainers deletes every container of s, and what is left in
+// them, so that tests against a long-lived cluster leave nothing behind.
+// It refuses prefixes that are not clearly a test's.
+func dropTestContainers(t testing.TB, s *Store) {
+	t.Helper()
+	if !strings.HasPrefix(s.prefix, "velox-test-") {
+		t.Fatalf("refusing to delete containers with prefix %q", s.prefix)
+	}
+	ctx := context.Background()
+	var containers []string
+	if err := s.list(ctx, "", s.prefix+"-", func(e listEntry) error {
+		containers = append(containers, e.Name)
+		return nil
+	}); err != nil {
+		t.Errorf("listing test containers: %v", err)
+		return
+	}
+	for _, c := range containers {
+		var names []string
+		s.list(ctx, c, "", func(e listEntry) error {
+			names = append(names, e.Name)
+			return nil
+		})
+		s.deleteObjects(ctx, c, names)
+		_, _, err := s.call(ctx, ncw.RequestOpts{Container: c, Operation: "DELETE", NoResponse: true})
+		if err != nil && !isStatus(err, http.StatusNotFound) {
+			t.Errorf("deleting test container %s: %v", c, err)
+		}
+	}
+}
+
 func TestConformanceReal(t *testing.T) {
 	env := testenv.Swift(t)
 	prefix := testPrefix()
+	t.Cleanup(func() { dropTestContainers(t, realStore(t, env, prefix)) })
 	storagetest.RunWithOptions(t, func(t *testing.T) storage.Store {
 		return realStore(t, env, prefix)
 	}, storagetest.Options{LargeSize: 5*testSegment/2 + 17})
@@ -99,6 +132,7 @@ func TestLayoutSeenFromSwiftCLI(t *testing.T) {
 	env := testenv.Swift(t)
 	prefix := testPrefix()
 	s := realStore(t, env, prefix)
+	t.Cleanup(func() { dropTestContainers(t, s) })
 	ctx := context.Background()
 
 	small, large := storagetest.Key(), storagetest.Key()
@@ -156,6 +190,7 @@ func TestLayoutSeenFromSwiftCLI(t *testing.T) {
 func TestPartsSegments(t *testing.T) {
 	env := testenv.Swift(t)
 	s := realStore(t, env, testPrefix())
+	t.Cleanup(func() { dropTestContainers(t, s) })
 	ctx := context.Background()
 	id, key := storagetest.Key(), storagetest.Key()
 	parts := [][]byte{storagetest.Random(storage.MinPartSize), storagetest.Random(5)}
@@ -199,6 +234,7 @@ func TestPartsSegments(t *testing.T) {
 func TestServeContentRange(t *testing.T) {
 	env := testenv.Swift(t)
 	s := realStore(t, env, testPrefix())
+	t.Cleanup(func() { dropTestContainers(t, s) })
 	ctx := context.Background()
 	key := storagetest.Key()
 	data := storagetest.Random(3*testSegment + 5)
@@ -228,6 +264,7 @@ func TestReauthenticatesWhenTokenExpires(t *testing.T) {
 	env := testenv.OwnSwift(t)
 	env.AuthURL = env.ShortTokenAuthURL(t)
 	s := realStore(t, env, testPrefix())
+	t.Cleanup(func() { dropTestContainers(t, s) })
 	ctx := context.Background()
 	if err := s.Check(ctx); err != nil {
 		t.Fatal(err)
@@ -363,6 +400,7 @@ func proxy(w http.ResponseWriter, r *http.Request, base string) {
 func TestObjectServerDown(t *testing.T) {
 	env := testenv.OwnSwift(t)
 	s := realStore(t, env, testPrefix())
+	t.Cleanup(func() { dropTestContainers(t, s) })
 	ctx := context.Background()
 
 	type blob struct {
@@ -473,6 +511,7 @@ func TestHugeRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { dropTestContainers(t, s) })
 	ctx := context.Background()
 	const size = 300<<20 + 12345
 	for _, declared := range []int64{size, -1} {
@@ -513,6 +552,7 @@ func TestHugeRoundTrip(t *testing.T) {
 func TestFailedLargePutLeavesNoSegments(t *testing.T) {
 	env := testenv.Swift(t)
 	s := realStore(t, env, testPrefix())
+	t.Cleanup(func() { dropTestContainers(t, s) })
 	ctx := context.Background()
 	boom := errors.New("client went away")
 	for _, tc := range []struct {
