@@ -68,6 +68,18 @@ type Lister interface {
 	List(ctx context.Context, fn func(Info) error) error
 }
 
+// Sweeper is implemented by stores that keep objects of their own beside
+// blobs, such as temporary files or the segments of large objects, which a
+// crash in the middle of a write leaves behind. The garbage collector calls
+// Sweep now and then.
+type Sweeper interface {
+	// Sweep deletes such leftovers last modified before olderThan. Writes
+	// in progress must not be older than that, so callers pass a time well
+	// in the past, such as a day ago. Parts of resumable uploads are not
+	// leftovers: their sessions end with CompleteParts or AbortParts.
+	Sweep(ctx context.Context, olderThan time.Time) error
+}
+
 // Checker is implemented by stores that can tell whether their backend is
 // reachable; /readyz uses it.
 type Checker interface {
