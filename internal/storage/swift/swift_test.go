@@ -395,8 +395,9 @@ func proxy(w http.ResponseWriter, r *http.Request, base string) {
 }
 
 // TestObjectServerDown stops one of the four object servers while blobs
-// are written and read: with three replicas every operation must still
-// succeed with the right bytes.
+// are being written and read by several goroutines, and while a large
+// download is in flight: with three replicas every operation must still
+// succeed with the right bytes, and again after the server is back.
 func TestObjectServerDown(t *testing.T) {
 	env := testenv.OwnSwift(t)
 	s := realStore(t, env, testPrefix())
@@ -407,35 +408,92 @@ func TestObjectServerDown(t *testing.T) {
 		key  string
 		data []byte
 	}
-	var blobs []blob
-	put := func(size int) {
-		t.Helper()
+	var (
+		mu    sync.Mutex
+		blobs []blob
+		ops   int
+	)
+	roundTrip := func(size int) error {
 		b := blob{storagetest.Key(), storagetest.Random(int64(size))}
 		if err := s.Put(ctx, b.key, bytes.NewReader(b.data), int64(size)); err != nil {
-			t.Fatalf("Put(%d bytes): %v", size, err)
+			return fmt.Errorf("Put(%d bytes): %w", size, err)
 		}
+		obj, err := s.Open(ctx, b.key)
+		if err != nil {
+			return err
+		}
+		got, err := io.ReadAll(obj)
+		obj.Close()
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(got, b.data) {
+			return fmt.Errorf("blob %s (%d bytes) reads back differently", b.key, size)
+		}
+		mu.Lock()
 		blobs = append(blobs, b)
+		ops++
+		mu.Unlock()
+		return nil
 	}
-	check := func() {
+	opsDone := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return ops
+	}
+	waitOps := func(n int) {
 		t.Helper()
+		deadline := time.Now().Add(2 * time.Minute)
+		for opsDone() < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("only %d operations done, waiting for %d", opsDone(), n)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	checkAll := func() {
+		t.Helper()
+		mu.Lock()
+		defer mu.Unlock()
 		for _, b := range blobs {
 			if got := storagetest.ReadAll(t, s, b.key); !bytes.Equal(got, b.data) {
 				t.Fatalf("blob %s (%d bytes) reads back differently", b.key, len(b.data))
 			}
 		}
 	}
-	for i := 0; i < 4; i++ {
-		put(100<<10 + i)
-		put(2*testSegment + 100 + i)
-	}
 
-	// Stop a server while a large download is in flight.
-	victim := 1
 	big := blob{storagetest.Key(), storagetest.Random(6 * testSegment)}
 	if err := s.Put(ctx, big.key, bytes.NewReader(big.data), int64(len(big.data))); err != nil {
 		t.Fatal(err)
 	}
-	blobs = append(blobs, big)
+
+	stop := make(chan struct{})
+	errs := make(chan error, 3)
+	var wg sync.WaitGroup
+	for w := 0; w < 3; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					errs <- nil
+					return
+				default:
+				}
+				size := 100<<10 + i
+				if i%2 == 1 {
+					size = 2*testSegment + 100 + i // a large object
+				}
+				if err := roundTrip(size); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	waitOps(4)
+
 	obj, err := s.Open(ctx, big.key)
 	if err != nil {
 		t.Fatal(err)
@@ -444,7 +502,9 @@ func TestObjectServerDown(t *testing.T) {
 	if _, err := io.ReadFull(obj, head); err != nil {
 		t.Fatal(err)
 	}
+	victim := 1
 	env.StopObjectServer(t, victim)
+	before := opsDone()
 	restarted := false
 	defer func() {
 		if !restarted {
@@ -456,26 +516,32 @@ func TestObjectServerDown(t *testing.T) {
 	if err != nil || !bytes.Equal(append(head, rest...), big.data) {
 		t.Fatalf("download across the server stop: err=%v, equal=%v", err, bytes.Equal(append(head, rest...), big.data))
 	}
-
-	check()
-	for i := 0; i < 4; i++ {
-		put(100<<10 + 10 + i)
-		put(2*testSegment + 200 + i)
+	waitOps(before + 8)
+	close(stop)
+	wg.Wait()
+	during := opsDone() - before
+	for i := 0; i < 3; i++ {
+		if err := <-errs; err != nil {
+			t.Errorf("with object server %d down: %v", victim, err)
+		}
 	}
-	check()
+	checkAll()
+	mu.Lock()
 	for _, b := range blobs[:4] {
 		if err := s.Delete(ctx, b.key); err != nil {
 			t.Errorf("Delete with a server down: %v", err)
 		}
 	}
 	blobs = blobs[4:]
+	mu.Unlock()
 
 	env.StartObjectServer(t, victim)
 	restarted = true
-	check()
-	for _, b := range blobs {
-		storagetest.Cleanup(t, s, b.key)
+	checkAll()
+	if err := roundTrip(2*testSegment + 1); err != nil {
+		t.Errorf("after the restart: %v", err)
 	}
+	t.Logf("%d round trips, at least %d of them with object server %d down", opsDone(), during, victim)
 }
 
 // patternReader yields n pseudo-random bytes without holding them.
