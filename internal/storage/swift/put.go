@@ -78,14 +78,23 @@ func (s *Store) putUnknown(ctx context.Context, key string, r io.Reader) error {
 // putBytes stores data, which is in memory and so can be sent again on
 // any retryable failure. params, if set, are added to the URL.
 func (s *Store) putBytes(ctx context.Context, container, name string, data []byte, params url.Values) error {
-	sum := md5.Sum(data)
-	etag := hex.EncodeToString(sum[:])
-	if params != nil {
-		etag = "" // a manifest's ETag is computed from its segments' ETags
+	etag := ""
+	if params == nil { // a manifest's ETag is computed from its segments' ETags
+		etag = md5Hex(data)
 	}
+	return s.putBytesMD5(ctx, container, name, data, params, etag)
+}
+
+// putBytesMD5 is putBytes with the MD5 of data already known.
+func (s *Store) putBytesMD5(ctx context.Context, container, name string, data []byte, params url.Values, etag string) error {
 	return s.upload(ctx, container, name, int64(len(data)), etag, params, func() io.Reader {
 		return bytes.NewReader(data)
 	})
+}
+
+func md5Hex(data []byte) string {
+	sum := md5.Sum(data)
+	return hex.EncodeToString(sum[:])
 }
 
 // putStream stores r, of the given size or -1, in one PUT, and returns the
@@ -291,9 +300,8 @@ func (s *Store) putLarge(ctx context.Context, key string, r io.Reader, size int6
 		go func(i int) {
 			defer wg.Done()
 			defer release()
-			sum := md5.Sum(data)
-			etag := hex.EncodeToString(sum[:])
-			if err := s.putBytes(uctx, segContainer, name, data, nil); err != nil {
+			etag := md5Hex(data)
+			if err := s.putBytesMD5(uctx, segContainer, name, data, nil, etag); err != nil {
 				fail(fmt.Errorf("segment %d: %w", i, err))
 				return
 			}
@@ -323,7 +331,12 @@ func (s *Store) putLarge(ctx context.Context, key string, r io.Reader, size int6
 	// The key appears only now, with every byte already stored.
 	err = s.putBytes(ctx, s.container(key), key, manifest, url.Values{"multipart-manifest": {"put"}})
 	if err != nil {
-		s.deleteObjects(ctx, segContainer, launched)
+		// After a timeout or a 5xx the manifest may have been stored
+		// anyway, and deleting its segments would break it: leave them
+		// to Sweep, which deletes them only if no manifest lists them.
+		if !retryable(err) {
+			s.deleteObjects(ctx, segContainer, launched)
+		}
 		return fmt.Errorf("manifest: %w", err)
 	}
 	return nil
