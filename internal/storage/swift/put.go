@@ -43,7 +43,7 @@ const (
 // become Static Large Objects too.
 //
 // Overwriting a key that holds a Static Large Object leaves the old
-// segments behind; Velox never overwrites keys.
+// segments behind until Sweep; Velox never overwrites keys.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
 	if !storage.ValidKey(key) {
 		return fmt.Errorf("swift: put %q: %w", key, storage.ErrInvalidKey)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -852,4 +853,84 @@ func TestSweepReal(t *testing.T) {
 	s := realStore(t, env, testPrefix())
 	t.Cleanup(func() { dropTestContainers(t, s) })
 	testSweep(t, s)
+}
+
+// TestKeystoneV3 checks that the Keystone settings reach the token request
+// and pick the right endpoint, against a fake Keystone and storage server.
+func TestKeystoneV3(t *testing.T) {
+	const token = "gAAAAtoken"
+	var storageHits int
+	var mu sync.Mutex
+	storageSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		storageHits++
+		mu.Unlock()
+		if r.Header.Get("X-Auth-Token") != token || r.URL.Path != "/v1/AUTH_proj" {
+			http.Error(w, "wrong token or account", http.StatusUnauthorized)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer storageSrv.Close()
+	var got struct {
+		Auth struct {
+			Identity struct {
+				Password struct {
+					User struct {
+						Name, Password string
+						Domain         struct{ Name string }
+					}
+				}
+			}
+			Scope struct {
+				Project struct {
+					Name   string
+					Domain struct{ Name string }
+				}
+			}
+		}
+	}
+	keystone := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != "POST" || r.URL.Path != "/v3/auth/tokens" {
+			http.NotFound(w, r)
+			return
+		}
+		if err := json.NewDecoder(r.Body).Decode(&got); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("X-Subject-Token", token)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		fmt.Fprintf(w, `{"token": {"expires_at": %q, "catalog": [{"type": "object-store", "endpoints": [
+			{"interface": "public", "region": "Other", "url": "http://127.0.0.1:1/v1/AUTH_proj"},
+			{"interface": "public", "region": "RegionTwo", "url": "%s/v1/AUTH_proj"}]}]}}`,
+			time.Now().Add(time.Hour).UTC().Format(time.RFC3339), storageSrv.URL)
+	}))
+	defer keystone.Close()
+
+	s, err := New(context.Background(), Config{
+		AuthURL: keystone.URL + "/v3", AuthVersion: 3,
+		User: "velox", Key: "secret", Domain: "UserDomain",
+		Project: "proj", ProjectDomain: "ProjDomain", Region: "RegionTwo",
+		Retries: -1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Check(context.Background()); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	u := got.Auth.Identity.Password.User
+	if u.Name != "velox" || u.Password != "secret" || u.Domain.Name != "UserDomain" {
+		t.Errorf("token request user = %+v", u)
+	}
+	if p := got.Auth.Scope.Project; p.Name != "proj" || p.Domain.Name != "ProjDomain" {
+		t.Errorf("token request project = %+v", p)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if storageHits != 1 {
+		t.Errorf("storage server got %d requests, want 1", storageHits)
+	}
 }
