@@ -277,7 +277,7 @@ func (s *Store) isShardContainer(name string) bool {
 		return false
 	}
 	n, err := strconv.ParseUint(name[len(p):], 16, 32)
-	return err == nil && n < uint64(s.shards)
+	return err == nil && n < uint64(s.shards) && name[len(p):] == fmt.Sprintf("%0*x", s.shardWidth, n)
 }
 
 // call runs one request against the storage URL. The caller must close

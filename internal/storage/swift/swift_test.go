@@ -934,3 +934,47 @@ func TestKeystoneV3(t *testing.T) {
 		t.Errorf("storage server got %d requests, want 1", storageHits)
 	}
 }
+
+func TestContainerNames(t *testing.T) {
+	for _, tc := range []struct {
+		shards int
+		name   string
+		want   bool
+	}{
+		{256, "velox-00", true},
+		{256, "velox-ff", true},
+		{256, "velox-FF", false}, // not a name the store makes
+		{256, "velox-0", false},
+		{256, "velox-100", false},
+		{256, "velox-segments-00", false},
+		{256, "other-00", false},
+		{16, "velox-f", true},
+		{16, "velox-0f", false},
+		{4096, "velox-fff", true},
+		{1000, "velox-3e8", false}, // shard 1000 of 0..999
+	} {
+		s, err := New(context.Background(), Config{AuthURL: "http://127.0.0.1:1/auth/v1.0", User: "u", Shards: tc.shards})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.isShardContainer(tc.name); got != tc.want {
+			t.Errorf("shards=%d: isShardContainer(%q) = %v, want %v", tc.shards, tc.name, got, tc.want)
+		}
+		seg := "velox-segments-" + strings.TrimPrefix(tc.name, "velox-")
+		if got := s.isSegmentContainer(seg); got != tc.want {
+			t.Errorf("shards=%d: isSegmentContainer(%q) = %v, want %v", tc.shards, seg, got, tc.want)
+		}
+	}
+	s, _ := New(context.Background(), Config{AuthURL: "http://127.0.0.1:1/auth/v1.0", User: "u"})
+	seen := map[string]bool{}
+	for i := 0; i < 5000; i++ {
+		c := s.container(storagetest.Key())
+		if !s.isShardContainer(c) {
+			t.Fatalf("container(%q) = %q is not a shard container", c, c)
+		}
+		seen[c] = true
+	}
+	if len(seen) < 250 {
+		t.Errorf("5000 random keys fell into only %d of 256 shards", len(seen))
+	}
+}
