@@ -78,7 +78,7 @@ func BenchmarkPutGet(b *testing.B) {
 	rawDo("DELETE", rawContainer, token, nil, 0)
 }
 
-func rawAuth(b *testing.B, env testenv.SwiftEnv) (storageURL, token string) {
+func rawAuth(b testing.TB, env testenv.SwiftEnv) (storageURL, token string) {
 	req, _ := http.NewRequest("GET", env.AuthURL, nil)
 	req.Header.Set("X-Auth-User", env.User)
 	req.Header.Set("X-Auth-Key", env.Key)
