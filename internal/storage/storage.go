@@ -93,6 +93,10 @@ type Checker interface {
 // manageable.
 const MinPartSize = 1 << 20
 
+// MaxParts bounds the number of parts of a Parts upload: Swift accepts at
+// most 1000 segments in a manifest by default.
+const MaxParts = 1000
+
 // Parts is implemented by stores that can assemble a blob from parts
 // uploaded separately, in any order and with retries, as resumable upload
 // sessions need. uploadID names a session; it follows the rules of
@@ -101,9 +105,10 @@ const MinPartSize = 1 << 20
 // Parts of an upload that is never completed stay stored until AbortParts
 // is called, so callers keep track of open sessions and abort stale ones.
 type Parts interface {
-	// PutPart stores part number index (0-based) of uploadID. size is the
-	// exact length, or -1 when unknown; as with Store.Put, a reader error
-	// or size mismatch stores nothing. Putting a part again replaces it.
+	// PutPart stores part number index (0-based, below MaxParts) of
+	// uploadID. size is the exact length, or -1 when unknown; as with
+	// Store.Put, a reader error or size mismatch stores nothing. Putting a
+	// part again replaces it.
 	PutPart(ctx context.Context, uploadID string, index int, r io.Reader, size int64) error
 	// CompleteParts makes key from parts 0..len(sizes)-1 in order,
 	// sizes[i] being the size of part i, without copying the bytes again

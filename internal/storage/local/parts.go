@@ -35,8 +35,8 @@ func (s *Store) PutPart(ctx context.Context, uploadID string, index int, r io.Re
 	if err != nil {
 		return err
 	}
-	if index < 0 {
-		return fmt.Errorf("local storage: part index %d", index)
+	if index < 0 || index >= storage.MaxParts {
+		return fmt.Errorf("local storage: part index %d outside [0, %d)", index, storage.MaxParts)
 	}
 	tmp, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), "part.*")
 	if err != nil {
@@ -78,6 +78,9 @@ func (s *Store) CompleteParts(ctx context.Context, key, uploadID string, sizes [
 	}
 	if _, err := s.path(key); err != nil {
 		return err
+	}
+	if len(sizes) > storage.MaxParts {
+		return fmt.Errorf("local storage: complete %s: %d parts, at most %d allowed", key, len(sizes), storage.MaxParts)
 	}
 	for i, n := range sizes {
 		if i < len(sizes)-1 && n < storage.MinPartSize {

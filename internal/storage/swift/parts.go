@@ -29,8 +29,8 @@ func (s *Store) PutPart(ctx context.Context, uploadID string, index int, r io.Re
 	if !storage.ValidKey(uploadID) {
 		return fmt.Errorf("swift: put part of %q: %w", uploadID, storage.ErrInvalidKey)
 	}
-	if index < 0 || index >= maxSegments {
-		return fmt.Errorf("swift: put part %d of %s: index outside [0, %d)", index, uploadID, maxSegments)
+	if index < 0 || index >= storage.MaxParts {
+		return fmt.Errorf("swift: put part %d of %s: index outside [0, %d)", index, uploadID, storage.MaxParts)
 	}
 	if size > maxObjectSize {
 		return fmt.Errorf("swift: put part %d of %s: %d bytes is above Swift's limit", index, uploadID, size)
@@ -47,8 +47,8 @@ func (s *Store) CompleteParts(ctx context.Context, key, uploadID string, sizes [
 	if !storage.ValidKey(key) || !storage.ValidKey(uploadID) {
 		return fmt.Errorf("swift: complete %q from %q: %w", key, uploadID, storage.ErrInvalidKey)
 	}
-	if len(sizes) > maxSegments {
-		return fmt.Errorf("swift: complete %s: %d parts, at most %d allowed", key, len(sizes), maxSegments)
+	if len(sizes) > storage.MaxParts {
+		return fmt.Errorf("swift: complete %s: %d parts, at most %d allowed", key, len(sizes), storage.MaxParts)
 	}
 	var total int64
 	for i, n := range sizes {
