@@ -21,6 +21,9 @@ var (
 	ErrUnavailable = errors.New("storage: backend unavailable")
 	// ErrInvalidKey is returned for keys outside the allowed alphabet.
 	ErrInvalidKey = errors.New("storage: invalid key")
+	// ErrPartTooSmall is returned by Parts.CompleteParts when a part other
+	// than the last is smaller than MinPartSize.
+	ErrPartTooSmall = errors.New("storage: upload part too small")
 )
 
 // Store keeps immutable blobs addressed by key. Implementations must be safe
@@ -65,10 +68,64 @@ type Lister interface {
 	List(ctx context.Context, fn func(Info) error) error
 }
 
+// Sweeper is implemented by stores that keep objects of their own beside
+// blobs, such as temporary files or the segments of large objects, which a
+// crash in the middle of a write leaves behind. The garbage collector calls
+// Sweep now and then.
+type Sweeper interface {
+	// Sweep deletes such leftovers last modified before olderThan. Writes
+	// in progress must not be older than that, so callers pass a time well
+	// in the past, such as a day ago. Parts of resumable uploads are not
+	// leftovers: their sessions end with CompleteParts or AbortParts.
+	Sweep(ctx context.Context, olderThan time.Time) error
+}
+
 // Checker is implemented by stores that can tell whether their backend is
 // reachable; /readyz uses it.
 type Checker interface {
 	Check(ctx context.Context) error
+}
+
+// MinPartSize is the smallest size of every part of a Parts upload except
+// the last. Swift serves large objects made of smaller segments slowly (SLO
+// rate-limits segments under 1 MiB), so upload clients must send chunks of
+// at least this size; 1 MiB also keeps the number of parts of a big file
+// manageable.
+const MinPartSize = 1 << 20
+
+// MaxParts bounds the number of parts of a Parts upload: Swift accepts at
+// most 1000 segments in a manifest by default.
+const MaxParts = 1000
+
+// Parts is implemented by stores that can assemble a blob from parts
+// uploaded separately, in any order and with retries, as resumable upload
+// sessions need. uploadID names a session; it follows the rules of
+// ValidKey and is chosen by the caller, who must not reuse it.
+//
+// Parts of an upload that is never completed stay stored until AbortParts
+// is called, so callers keep track of open sessions and abort stale ones.
+type Parts interface {
+	// PutPart stores part number index (0-based, below MaxParts) of
+	// uploadID. size is the exact length, or -1 when unknown; as with
+	// Store.Put, a reader error or size mismatch stores nothing. Putting a
+	// part again replaces it.
+	PutPart(ctx context.Context, uploadID string, index int, r io.Reader, size int64) error
+	// CompleteParts makes key from parts 0..len(sizes)-1 in order,
+	// sizes[i] being the size of part i, without copying the bytes again
+	// where the backend allows it (Swift writes only a manifest over the
+	// parts). The blob becomes visible under key only when complete.
+	// Parts with a higher index may be left behind, so callers should not
+	// store more parts than they complete.
+	//
+	// It returns an error wrapping ErrNotFound if a part is missing,
+	// ErrSizeMismatch if a stored part's size differs from sizes[i], and
+	// ErrPartTooSmall if a part but the last is below MinPartSize; key is
+	// left untouched then. After success the parts belong to key (deleting
+	// key removes them) and AbortParts must not be called for uploadID.
+	CompleteParts(ctx context.Context, key, uploadID string, sizes []int64) error
+	// AbortParts deletes every stored part of uploadID. Aborting an
+	// unknown or already aborted upload is not an error.
+	AbortParts(ctx context.Context, uploadID string) error
 }
 
 // ValidKey reports whether key uses only the characters stores accept:

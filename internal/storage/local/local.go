@@ -3,7 +3,8 @@
 // temporary file, fsynced, and renamed into place, so a crash never leaves a
 // partial blob under its key.
 //
-// Layout: <dir>/<k[0:2]>/<k[2:4]>/<key>, plus <dir>/tmp for writes in flight.
+// Layout: <dir>/<k[0:2]>/<k[2:4]>/<key>, plus <dir>/tmp for writes in flight
+// and <dir>/parts/<uploadID>/<index> for parts of resumable uploads.
 package local
 
 import (
@@ -22,6 +23,7 @@ import (
 var _ storage.Store = (*Store)(nil)
 var _ storage.Lister = (*Store)(nil)
 var _ storage.Checker = (*Store)(nil)
+var _ storage.Parts = (*Store)(nil)
 
 // Store is a directory of blobs.
 type Store struct {
@@ -169,7 +171,7 @@ func (s *Store) List(ctx context.Context, fn func(storage.Info) error) error {
 			return ctx.Err()
 		}
 		if d.IsDir() {
-			if p == filepath.Join(s.dir, "tmp") {
+			if p == filepath.Join(s.dir, "tmp") || p == filepath.Join(s.dir, "parts") {
 				return filepath.SkipDir
 			}
 			return nil

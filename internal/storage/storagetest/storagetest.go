@@ -283,6 +283,191 @@ func RunWithOptions(t *testing.T, newStore func(t *testing.T) storage.Store, opt
 			t.Errorf("List missed keys %v", want)
 		}
 	})
+
+	t.Run("Parts", func(t *testing.T) {
+		s := newStore(t)
+		if _, ok := s.(storage.Parts); !ok {
+			t.Log("store does not implement storage.Parts")
+			return
+		}
+		runParts(t, s)
+	})
+}
+
+// runParts checks storage.Parts.
+func runParts(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	p := s.(storage.Parts)
+	const min = storage.MinPartSize
+	putParts := func(t *testing.T, id string, parts [][]byte, order []int) {
+		t.Helper()
+		for _, i := range order {
+			if err := p.PutPart(ctx, id, i, bytes.NewReader(parts[i]), int64(len(parts[i]))); err != nil {
+				t.Fatalf("PutPart(%d): %v", i, err)
+			}
+		}
+	}
+	sizesOf := func(parts [][]byte) []int64 {
+		var sizes []int64
+		for _, b := range parts {
+			sizes = append(sizes, int64(len(b)))
+		}
+		return sizes
+	}
+	notVisible := func(t *testing.T, key string) {
+		t.Helper()
+		if _, err := s.Stat(ctx, key); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("Stat(%s) after a failed CompleteParts: error = %v, want ErrNotFound", key, err)
+		}
+	}
+
+	t.Run("OutOfOrderWithRetriedPart", func(t *testing.T) {
+		id, key := Key(), Key()
+		parts := [][]byte{Random(min), Random(min + 7), Random(1000)}
+		// Part 1 is first stored with the wrong bytes, as a client that
+		// retries after a broken connection might, then replaced.
+		if err := p.PutPart(ctx, id, 1, bytes.NewReader(Random(min+7)), min+7); err != nil {
+			t.Fatal(err)
+		}
+		putParts(t, id, parts, []int{2, 0, 1})
+		if err := p.CompleteParts(ctx, key, id, sizesOf(parts)); err != nil {
+			t.Fatalf("CompleteParts: %v", err)
+		}
+		defer Cleanup(t, s, key)
+		want := bytes.Join(parts, nil)
+		if got := ReadAll(t, s, key); !bytes.Equal(got, want) {
+			t.Fatalf("completed blob: read %d bytes that differ from the %d uploaded", len(got), len(want))
+		}
+		// A range that spans the first part boundary.
+		obj, err := s.Open(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer obj.Close()
+		if _, err := obj.Seek(min-10, io.SeekStart); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 20)
+		if _, err := io.ReadFull(obj, buf); err != nil || !bytes.Equal(buf, want[min-10:min+10]) {
+			t.Errorf("range across parts: %v, bytes equal %v", err, bytes.Equal(buf, want[min-10:min+10]))
+		}
+		if err := s.Delete(ctx, key); err != nil {
+			t.Errorf("Delete of completed blob: %v", err)
+		}
+	})
+
+	t.Run("UnknownSizePart", func(t *testing.T) {
+		id, key := Key(), Key()
+		data := Random(min + 3)
+		if err := p.PutPart(ctx, id, 0, bytes.NewReader(data), -1); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.CompleteParts(ctx, key, id, []int64{min + 3}); err != nil {
+			t.Fatal(err)
+		}
+		defer Cleanup(t, s, key)
+		if got := ReadAll(t, s, key); !bytes.Equal(got, data) {
+			t.Error("blob from one part of unknown size differs")
+		}
+	})
+
+	t.Run("Empty", func(t *testing.T) {
+		for _, sizes := range [][]int64{nil, {0}} {
+			id, key := Key(), Key()
+			for i := range sizes {
+				if err := p.PutPart(ctx, id, i, bytes.NewReader(nil), 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := p.CompleteParts(ctx, key, id, sizes); err != nil {
+				t.Fatalf("CompleteParts(%v): %v", sizes, err)
+			}
+			if got := ReadAll(t, s, key); len(got) != 0 {
+				t.Errorf("empty upload read back %d bytes", len(got))
+			}
+			Cleanup(t, s, key)
+		}
+	})
+
+	t.Run("WrongSizes", func(t *testing.T) {
+		id, key := Key(), Key()
+		parts := [][]byte{Random(min), Random(10)}
+		putParts(t, id, parts, []int{0, 1})
+		defer p.AbortParts(ctx, id)
+		for _, sizes := range [][]int64{{min, 11}, {min + 1, 10}} {
+			err := p.CompleteParts(ctx, key, id, sizes)
+			if !errors.Is(err, storage.ErrSizeMismatch) {
+				t.Errorf("CompleteParts(%v) error = %v, want ErrSizeMismatch", sizes, err)
+			}
+			notVisible(t, key)
+		}
+	})
+
+	t.Run("MissingPart", func(t *testing.T) {
+		id, key := Key(), Key()
+		parts := [][]byte{Random(min), Random(min), Random(10)}
+		putParts(t, id, parts, []int{0, 2})
+		defer p.AbortParts(ctx, id)
+		err := p.CompleteParts(ctx, key, id, sizesOf(parts))
+		if !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("CompleteParts with a missing part: error = %v, want ErrNotFound", err)
+		}
+		notVisible(t, key)
+	})
+
+	t.Run("PartTooSmall", func(t *testing.T) {
+		id, key := Key(), Key()
+		parts := [][]byte{Random(100), Random(min)}
+		putParts(t, id, parts, []int{0, 1})
+		defer p.AbortParts(ctx, id)
+		err := p.CompleteParts(ctx, key, id, sizesOf(parts))
+		if !errors.Is(err, storage.ErrPartTooSmall) {
+			t.Errorf("CompleteParts with a small first part: error = %v, want ErrPartTooSmall", err)
+		}
+		notVisible(t, key)
+	})
+
+	t.Run("PartSizeMismatch", func(t *testing.T) {
+		id, key := Key(), Key()
+		if err := p.PutPart(ctx, id, 0, bytes.NewReader(Random(10)), 11); err == nil {
+			t.Error("PutPart with 10 bytes declared as 11 succeeded")
+		}
+		boom := errors.New("client went away")
+		if err := p.PutPart(ctx, id, 0, io.MultiReader(bytes.NewReader(Random(100<<10)), errReader{boom}), -1); err == nil {
+			t.Error("PutPart succeeded although its reader failed")
+		}
+		if err := p.CompleteParts(ctx, key, id, []int64{10}); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("CompleteParts after failed PutParts: error = %v, want ErrNotFound", err)
+		}
+		notVisible(t, key)
+	})
+
+	t.Run("Abort", func(t *testing.T) {
+		id, key := Key(), Key()
+		parts := [][]byte{Random(min), Random(10)}
+		putParts(t, id, parts, []int{0, 1})
+		if err := p.AbortParts(ctx, id); err != nil {
+			t.Fatalf("AbortParts: %v", err)
+		}
+		if err := p.CompleteParts(ctx, key, id, sizesOf(parts)); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("CompleteParts after AbortParts: error = %v, want ErrNotFound", err)
+		}
+		notVisible(t, key)
+		if err := p.AbortParts(ctx, id); err != nil {
+			t.Errorf("second AbortParts: %v", err)
+		}
+		if err := p.AbortParts(ctx, Key()); err != nil {
+			t.Errorf("AbortParts of an unknown upload: %v", err)
+		}
+	})
+
+	t.Run("InvalidIDs", func(t *testing.T) {
+		for _, id := range []string{"", "../x", "a/b", "UPPER"} {
+			if err := p.PutPart(ctx, id, 0, bytes.NewReader([]byte("x")), 1); !errors.Is(err, storage.ErrInvalidKey) {
+				t.Errorf("PutPart(%q) error = %v, want ErrInvalidKey", id, err)
+			}
+		}
+	})
 }
 
 // Key returns a fresh random blob key.

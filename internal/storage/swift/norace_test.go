@@ -1,0 +1,5 @@
+//go:build !race
+
+package swift
+
+const raceEnabled = false

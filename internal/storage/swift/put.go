@@ -1,0 +1,521 @@
+package swift
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	ncw "github.com/ncw/swift/v2"
+
+	"github.com/veloxhq/velox/internal/storage"
+)
+
+const (
+	// smallProbe is how much of a blob of unknown size Put reads before
+	// deciding between a plain PUT and a Static Large Object, so that
+	// small uploads of unknown size do not take a whole segment buffer.
+	smallProbe = 1 << 20
+	// maxSegments is Swift's default max_manifest_segments.
+	maxSegments = 1000
+	// cleanupTimeout bounds deleting the segments of a failed upload,
+	// which runs even when the upload's context was cancelled.
+	cleanupTimeout = time.Minute
+)
+
+// Put implements storage.Store. Blobs up to LargeObjectThreshold go up in
+// one PUT, streamed when their size is known; larger ones become Static
+// Large Objects whose manifest is written after every segment is stored.
+// Blobs of unknown size are read into memory up to one segment before the
+// choice is made, so between SegmentSize and a larger threshold they
+// become Static Large Objects too.
+//
+// Overwriting a key that holds a Static Large Object leaves the old
+// segments behind until Sweep; Velox never overwrites keys.
+func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	if !storage.ValidKey(key) {
+		return fmt.Errorf("swift: put %q: %w", key, storage.ErrInvalidKey)
+	}
+	r = ctxReader{ctx, r}
+	var err error
+	switch {
+	case size > s.threshold:
+		err = s.putLarge(ctx, key, r, size)
+	case size >= 0:
+		_, err = s.putStream(ctx, s.container(key), key, r, size)
+	default:
+		err = s.putUnknown(ctx, key, r)
+	}
+	return translate("put", key, err)
+}
+
+// putUnknown stores a blob of unknown size: small ones from memory, the
+// rest as a large object.
+func (s *Store) putUnknown(ctx context.Context, key string, r io.Reader) error {
+	buf := make([]byte, min(s.threshold, smallProbe)+1)
+	n, err := io.ReadFull(r, buf)
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		return s.putBytes(ctx, s.container(key), key, buf[:n], nil)
+	case err != nil:
+		return err
+	}
+	return s.putLarge(ctx, key, io.MultiReader(bytes.NewReader(buf), r), -1)
+}
+
+// putBytes stores data, which is in memory and so can be sent again on
+// any retryable failure. params, if set, are added to the URL.
+func (s *Store) putBytes(ctx context.Context, container, name string, data []byte, params url.Values) error {
+	etag := ""
+	if params == nil { // a manifest's ETag is computed from its segments' ETags
+		etag = md5Hex(data)
+	}
+	return s.putBytesMD5(ctx, container, name, data, params, etag)
+}
+
+// putBytesMD5 is putBytes with the MD5 of data already known.
+func (s *Store) putBytesMD5(ctx context.Context, container, name string, data []byte, params url.Values, etag string) error {
+	return s.upload(ctx, container, name, int64(len(data)), etag, params, func() io.Reader {
+		return bytes.NewReader(data)
+	})
+}
+
+func md5Hex(data []byte) string {
+	sum := md5.Sum(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// putStream stores r, of the given size or -1, in one PUT, and returns the
+// MD5 of what was sent. It can retry only failures that happened before
+// any byte of r was read.
+func (s *Store) putStream(ctx context.Context, container, name string, r io.Reader, size int64) (string, error) {
+	body := &uploadBody{r: r, size: size, md5: md5.New()}
+	err := s.upload(ctx, container, name, size, "", nil, func() io.Reader {
+		if body.n > 0 {
+			return nil
+		}
+		return body
+	})
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(body.md5.Sum(nil)), nil
+}
+
+// finalError stops retry from retrying the error it carries.
+type finalError struct{ err error }
+
+func (f finalError) Error() string { return f.err.Error() }
+
+// upload PUTs one object with retries. newBody returns the body for an
+// attempt, or nil if the body cannot be replayed. etag, if set, makes
+// Swift verify the MD5 of what it received; otherwise, unless params are
+// set, the ETag Swift returns is compared with the MD5 of what was sent.
+func (s *Store) upload(ctx context.Context, container, name string, size int64, etag string, params url.Values, newBody func() io.Reader) error {
+	if err := s.ensureContainer(ctx, container); err != nil {
+		return err
+	}
+	headers := ncw.Headers{"Content-Type": "application/octet-stream"}
+	if size >= 0 {
+		headers["Content-Length"] = strconv.FormatInt(size, 10)
+	}
+	if etag != "" {
+		headers["Etag"] = etag
+	}
+	recreated := false
+	var last error
+	err := s.retry(ctx, func() error {
+		body := newBody()
+		if body == nil {
+			return finalError{last}
+		}
+		_, h, err := s.call(ctx, ncw.RequestOpts{
+			Container:  container,
+			ObjectName: name,
+			Operation:  "PUT",
+			Parameters: params,
+			Headers:    headers,
+			Body:       body,
+			NoResponse: true,
+		})
+		if isStatus(err, http.StatusNotFound) && !recreated {
+			// The container was deleted behind our back: create it
+			// again and let the retry send the object once more.
+			recreated = true
+			s.containers.Delete(container)
+			if cerr := s.ensureContainer(ctx, container); cerr != nil {
+				return cerr
+			}
+			err = fmt.Errorf("container %s was missing: %w", container, errRecreated)
+		}
+		if err == nil && etag == "" && params == nil {
+			if ub, ok := body.(*uploadBody); ok {
+				got := strings.Trim(strings.ToLower(h["Etag"]), `"`)
+				if want := hex.EncodeToString(ub.md5.Sum(nil)); got != want {
+					// The corrupt object is visible already: take it away.
+					s.deleteObjects(ctx, container, []string{name})
+					err = finalError{fmt.Errorf("object %s/%s: Swift stored MD5 %s, sent %s", container, name, got, want)}
+				}
+			}
+		}
+		last = err
+		return err
+	})
+	var f finalError
+	if errors.As(err, &f) {
+		err = f.err
+	}
+	if isStatus(err, http.StatusUnprocessableEntity) {
+		return fmt.Errorf("object %s/%s: Swift received different bytes than were sent: %w", container, name, err)
+	}
+	return err
+}
+
+// errRecreated makes retry send an object again after its container was
+// re-created; it is retryable by construction.
+var errRecreated = &ncw.Error{StatusCode: http.StatusServiceUnavailable, Text: "container re-created"}
+
+func isStatus(err error, code int) bool {
+	var se *ncw.Error
+	return errors.As(err, &se) && se.StatusCode == code
+}
+
+// segment is one entry of an SLO manifest.
+type segment struct {
+	Path string `json:"path"`
+	Etag string `json:"etag,omitempty"`
+	Size int64  `json:"size_bytes"`
+}
+
+// putLarge stores r (size bytes, or -1 if unknown) as a Static Large
+// Object: SegmentSize segments uploaded with up to Concurrency in flight,
+// each held in a pooled buffer, then the manifest. On any failure the
+// segments already stored are deleted. A blob of unknown size that turns
+// out to fit in one segment below the threshold is stored plainly.
+func (s *Store) putLarge(ctx context.Context, key string, r io.Reader, size int64) error {
+	segContainer := s.segmentContainer(key)
+	if err := s.ensureContainer(ctx, segContainer); err != nil {
+		return err
+	}
+	// A fresh directory per upload, so that writing a key again never
+	// touches the segments of the version being replaced.
+	base := key + "/" + randomHex(8) + "/"
+
+	uctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu       sync.Mutex
+		segs     []segment
+		launched []string // segment names, stored or maybe stored
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	fail := func(err error) {
+		mu.Lock()
+		if firstErr == nil {
+			firstErr = err
+			cancel()
+		}
+		mu.Unlock()
+	}
+	failed := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return firstErr != nil
+	}
+	slots := make(chan struct{}, s.concurrency)
+	// Reading stops as soon as a segment upload fails.
+	pr := &peekReader{r: ctxReader{uctx, r}}
+	var total int64
+	for i := 0; !failed(); i++ {
+		if i >= maxSegments {
+			fail(fmt.Errorf("blob larger than %d segments of %d bytes", maxSegments, s.segmentSize))
+			break
+		}
+		select {
+		case slots <- struct{}{}:
+		case <-uctx.Done():
+			fail(uctx.Err())
+			continue
+		}
+		bufp := s.buffers.Get().(*[]byte)
+		release := func() {
+			s.buffers.Put(bufp)
+			<-slots
+		}
+		want := s.segmentSize
+		if size >= 0 && size-total < want {
+			want = size - total
+		}
+		n, err := io.ReadFull(pr, (*bufp)[:want])
+		total += int64(n)
+		last := false
+		switch {
+		case err == io.EOF || err == io.ErrUnexpectedEOF:
+			if size >= 0 {
+				err = fmt.Errorf("got %d bytes, want %d: %w", total, size, storage.ErrSizeMismatch)
+				break
+			}
+			last, err = true, nil
+		case err == nil:
+			var more bool
+			more, err = pr.more()
+			if size >= 0 && total == size && more {
+				err = fmt.Errorf("got more than %d bytes: %w", size, storage.ErrSizeMismatch)
+			}
+			last = !more
+		}
+		if err != nil {
+			release()
+			fail(err)
+			break
+		}
+		if n == 0 { // the previous segment ended exactly at EOF
+			release()
+			break
+		}
+		if last && i == 0 && total <= s.threshold {
+			err := s.putBytes(uctx, s.container(key), key, (*bufp)[:n], nil)
+			release()
+			return err
+		}
+		data := (*bufp)[:n]
+		name := fmt.Sprintf("%s%08d", base, i)
+		// A PUT that failed on our side may still have been stored,
+		// so cleanup covers every segment started.
+		launched = append(launched, name)
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			defer release()
+			etag := md5Hex(data)
+			if err := s.putBytesMD5(uctx, segContainer, name, data, nil, etag); err != nil {
+				fail(fmt.Errorf("segment %d: %w", i, err))
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for len(segs) <= i {
+				segs = append(segs, segment{})
+			}
+			segs[i] = segment{Path: segContainer + "/" + name, Etag: etag, Size: int64(len(data))}
+		}(i)
+		if last {
+			break
+		}
+	}
+	wg.Wait()
+	if firstErr != nil {
+		s.deleteObjects(ctx, segContainer, launched)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return firstErr
+	}
+	manifest, err := json.Marshal(segs)
+	if err != nil {
+		return err
+	}
+	// The key appears only now, with every byte already stored.
+	err = s.putBytes(ctx, s.container(key), key, manifest, url.Values{"multipart-manifest": {"put"}})
+	if err != nil {
+		// After a timeout or a 5xx the manifest may have been stored
+		// anyway, and deleting its segments would break it: leave them
+		// to Sweep, which deletes them only if no manifest lists them.
+		if !retryable(err) {
+			s.deleteObjects(ctx, segContainer, launched)
+		}
+		return fmt.Errorf("manifest: %w", err)
+	}
+	return nil
+}
+
+// deleteObjects removes names from container, best effort, even if ctx
+// was cancelled: it cleans up after failed uploads.
+func (s *Store) deleteObjects(ctx context.Context, container string, names []string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	s.forEach(ctx, len(names), func(i int) error {
+		err := s.deleteObject(ctx, container, names[i], false)
+		if isStatus(err, http.StatusNotFound) {
+			return nil
+		}
+		return err
+	})
+}
+
+// forEach runs fn(0..n-1) with up to Concurrency at a time and returns the
+// first error.
+func (s *Store) forEach(ctx context.Context, n int, fn func(i int) error) error {
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	slots := make(chan struct{}, s.concurrency)
+	for i := 0; i < n; i++ {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			wg.Wait()
+			return ctx.Err()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			if err := fn(i); err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return firstErr
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// uploadBody is the body of a streamed PUT. It enforces the declared size:
+// a reader that ends early or has extra bytes makes Read fail before the
+// last declared byte is handed over, so Swift never receives a complete
+// body and stores nothing. It hashes what it hands over.
+type uploadBody struct {
+	r    io.Reader
+	size int64 // -1 if unknown
+	n    int64
+	md5  hash.Hash
+}
+
+func (b *uploadBody) Read(p []byte) (int, error) {
+	if b.size < 0 {
+		n, err := b.r.Read(p)
+		b.n += int64(n)
+		b.md5.Write(p[:n])
+		return n, err
+	}
+	rem := b.size - b.n
+	if rem == 0 {
+		return 0, b.checkEnd()
+	}
+	if int64(len(p)) > rem {
+		p = p[:rem]
+	}
+	n, err := b.r.Read(p)
+	if b.n+int64(n) == b.size {
+		// Hold back the final bytes until we know nothing follows.
+		if err == nil || err == io.EOF {
+			err = b.checkEnd()
+		}
+		if err != io.EOF {
+			return 0, err
+		}
+	}
+	b.n += int64(n)
+	b.md5.Write(p[:n])
+	if err == io.EOF && b.n < b.size {
+		return n, fmt.Errorf("got %d bytes, want %d: %w", b.n, b.size, storage.ErrSizeMismatch)
+	}
+	return n, err
+}
+
+// checkEnd returns io.EOF if the reader has no more bytes.
+func (b *uploadBody) checkEnd() error {
+	var one [1]byte
+	for {
+		n, err := b.r.Read(one[:])
+		if n > 0 {
+			return fmt.Errorf("got more than %d bytes: %w", b.size, storage.ErrSizeMismatch)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// Seek lets ncw rewind the body to send it again after re-authenticating,
+// which is possible only while nothing has been read.
+func (b *uploadBody) Seek(offset int64, whence int) (int64, error) {
+	if offset == 0 && whence == io.SeekStart && b.n == 0 {
+		return 0, nil
+	}
+	return 0, errors.New("swift: a streamed upload cannot be rewound")
+}
+
+// peekReader can tell whether its reader has more bytes without losing
+// one.
+type peekReader struct {
+	r      io.Reader
+	peeked []byte
+	err    error
+}
+
+func (p *peekReader) Read(b []byte) (int, error) {
+	if len(p.peeked) > 0 {
+		n := copy(b, p.peeked)
+		p.peeked = p.peeked[n:]
+		return n, nil
+	}
+	if p.err != nil {
+		return 0, p.err
+	}
+	return p.r.Read(b)
+}
+
+// more reports whether a Read would return bytes.
+func (p *peekReader) more() (bool, error) {
+	if len(p.peeked) > 0 {
+		return true, nil
+	}
+	var one [1]byte
+	for {
+		n, err := p.r.Read(one[:])
+		if n > 0 {
+			p.peeked = append(p.peeked[:0], one[0])
+			if err != nil {
+				p.err = err
+			}
+			return true, nil
+		}
+		if err == io.EOF {
+			p.err = err
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+	}
+}
+
+// ctxReader stops reading once ctx is done, so an abandoned upload does not
+// keep consuming its source.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
