@@ -41,10 +41,10 @@ type Options struct {
 // Server serves Velox over HTTP. Set the fields, call Init, then use it as
 // an http.Handler.
 type Server struct {
-	Files  *files.Service
-	DB     *metadata.DB
-	Blobs  storage.Store
-	Auth   auth.Authenticator
+	Files *files.Service
+	DB    *metadata.DB
+	Blobs storage.Store
+	Auth  auth.Authenticator
 	// Identity, if set, signs users in (provisioning, group refresh, rate
 	// limits, audit, app passwords, API tokens) and serves /me and /admin.
 	Identity *identity.Service
