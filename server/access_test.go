@@ -78,7 +78,7 @@ func TestTeamSpaceRoles(t *testing.T) {
 
 	type op struct {
 		name, method, path, body string
-		write, manage             bool
+		write, manage            bool
 	}
 	ops := func(user string) []op {
 		// Fresh items per user, so each write acts on something that exists.

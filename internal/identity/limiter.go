@@ -6,10 +6,11 @@ import (
 	"time"
 )
 
-// Limiter slows down password guessing: after a few free failures per
-// account (and more per client address), each further failure doubles
-// the wait before the next attempt is even checked, up to Max. A success
-// clears the account's count; the address count decays on its own.
+// Limiter slows down password guessing: once an account (or a client
+// address, which is allowed more) has used up its free failures, the next
+// attempt is not even checked before a wait, and each further failure
+// doubles the wait, up to Max. A success clears the account's count; the
+// address count decays on its own.
 //
 // The counts live in memory on each app node: with N nodes an attacker
 // gets at most N times the attempts, which still caps guessing at a few
@@ -78,8 +79,8 @@ func (l *Limiter) fail(k string, free int, now time.Time) {
 	}
 	e.fails++
 	e.last = now
-	if over := e.fails - free; over > 0 {
-		d := l.Base << min(over-1, 30)
+	if over := e.fails - free; over >= 0 {
+		d := l.Base << min(over, 30)
 		if d > l.Max || d <= 0 {
 			d = l.Max
 		}
