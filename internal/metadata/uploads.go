@@ -137,4 +137,3 @@ func (q q) DeleteUploadSession(ctx context.Context, id string) error {
 	_, err := q.exec(ctx, `DELETE FROM upload_sessions WHERE id = ?`, id)
 	return err
 }
-
