@@ -54,6 +54,16 @@ func fakeStore(t *testing.T) *Store {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The fake updates its container table without locking, so
+	// containers created by concurrent Puts would race in it: create
+	// them all up front.
+	for i := 0; i < s.shards; i++ {
+		for _, c := range []string{s.prefix + "-", s.prefix + "-segments-"} {
+			if err := s.ensureContainer(context.Background(), fmt.Sprintf("%s%x", c, i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	return s
 }
 
