@@ -110,7 +110,14 @@ func dropTestContainers(t testing.TB, s *Store) {
 		})
 		s.deleteObjects(ctx, c, names)
 		_, _, err := s.call(ctx, ncw.RequestOpts{Container: c, Operation: "DELETE", NoResponse: true})
-		if err != nil && !isStatus(err, http.StatusNotFound) {
+		switch {
+		case isStatus(err, http.StatusConflict):
+			// Listings are eventually consistent, and test clusters
+			// run no updaters: after a fault test a container may
+			// count objects that are gone. An empty container is
+			// harmless.
+			t.Logf("test container %s not deleted: %v", c, err)
+		case err != nil && !isStatus(err, http.StatusNotFound):
 			t.Errorf("deleting test container %s: %v", c, err)
 		}
 	}
