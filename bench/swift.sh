@@ -23,7 +23,7 @@ for _ in $(seq 1 600); do grep -q VELOX_TEST_SWIFT_KEY "$work/swift.env" 2>/dev/
 # shellcheck disable=SC1090
 source <(grep '^export' "$work/swift.env")
 read -r storage token < <(curl -fsi -H "X-Auth-User: $VELOX_TEST_SWIFT_USER" -H "X-Auth-Key: $VELOX_TEST_SWIFT_KEY" \
-  "$VELOX_TEST_SWIFT_AUTH_URL" | tr -d '\r' | awk -F': ' '/^X-Storage-Url/ {s=$2} /^X-Auth-Token/ {t=$2} END {print s, t}')
+  "$VELOX_TEST_SWIFT_AUTH_URL" | tr -d '\r' | awk -F': ' 'tolower($1)=="x-storage-url" {s=$2} tolower($1)=="x-auth-token" {t=$2} END {print s, t}')
 curl -fs -X PUT -H "X-Auth-Token: $token" "$storage/bench-direct" >/dev/null
 
 freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
