@@ -23,8 +23,8 @@ var statusOf = map[string]int{
 	files.CodeTooLarge:           http.StatusRequestEntityTooLarge,
 	files.CodeUnavailable:        http.StatusServiceUnavailable,
 	files.CodeIncomplete:         http.StatusBadRequest,
-	codeUnauthorized:             http.StatusUnauthorized,
 	files.CodeQuotaExceeded:      http.StatusInsufficientStorage,
+	codeUnauthorized:             http.StatusUnauthorized,
 	codeRangeNotSatisfiable:      http.StatusRequestedRangeNotSatisfiable,
 }
 

@@ -7,7 +7,7 @@ import (
 	"github.com/veloxhq/velox/internal/testenv"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+// TestMain (in swift_e2e_test.go) stops the servers testenv started.
 
 // velox serve configured only through the environment signs a directory
 // user in through the provider chain, with the bind password from

@@ -2,7 +2,6 @@ package files
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/veloxhq/velox/internal/metadata"
@@ -53,25 +52,17 @@ func (s *Service) teamSpaces(ctx context.Context, u *User) ([]SpaceView, error) 
 	return out, nil
 }
 
-// CodeQuotaExceeded is returned when an upload would take a space over
-// its quota.
-const CodeQuotaExceeded = "quota_exceeded"
-
-// Quota returns the quota of a space in bytes, 0 meaning unlimited: the
+// SpaceQuotaBytes returns the quota of a space in bytes, 0 meaning unlimited: the
 // space's own quota if set, else for a personal space the owner's
 // override, else DefaultQuota.
-func (s *Service) Quota(ctx context.Context, sp *metadata.Space) (int64, error) {
-	return s.quota(ctx, s.DB, sp)
-}
-
-func (s *Service) quota(ctx context.Context, q quotaReader, sp *metadata.Space) (int64, error) {
+func (s *Service) SpaceQuotaBytes(ctx context.Context, sp *metadata.Space) (int64, error) {
 	if sp.QuotaBytes != nil {
 		return *sp.QuotaBytes, nil
 	}
 	if sp.Kind != metadata.SpacePersonal {
 		return 0, nil
 	}
-	owner, err := q.UserByID(ctx, sp.OwnerID)
+	owner, err := s.DB.UserByID(ctx, sp.OwnerID)
 	if err != nil {
 		return 0, err
 	}
@@ -81,23 +72,22 @@ func (s *Service) quota(ctx context.Context, q quotaReader, sp *metadata.Space) 
 	return s.DefaultQuota, nil
 }
 
-// checkQuota fails with CodeQuotaExceeded if adding delta bytes to the
-// space would exceed its quota. Used bytes are the live files (the root
-// folder's size): the trash and old versions do not count, so deleting
-// files frees quota at once.
-func (s *Service) checkQuota(ctx context.Context, q quotaReader, spaceID string, delta int64) error {
-	if delta <= 0 {
-		return nil
-	}
-	sp, err := q.SpaceByID(ctx, spaceID)
+// SpaceQuota is the default Service.Quota: it fails with
+// CodeQuotaExceeded if adding delta bytes would take the space over its
+// quota. Used bytes are the live files (the root folder's size): the
+// trash and old versions do not count, so deleting files frees quota at
+// once. Two uploads racing for the last free bytes may both pass; the
+// overshoot is bounded by one upload.
+func (s *Service) SpaceQuota(ctx context.Context, spaceID string, delta int64) error {
+	sp, err := s.DB.SpaceByID(ctx, spaceID)
 	if err != nil {
 		return err
 	}
-	quota, err := s.quota(ctx, q, sp)
+	quota, err := s.SpaceQuotaBytes(ctx, sp)
 	if err != nil || quota <= 0 {
 		return err
 	}
-	used, err := q.SpaceUsage(ctx, spaceID)
+	used, err := s.DB.SpaceUsage(ctx, spaceID)
 	if err != nil {
 		return err
 	}
@@ -106,25 +96,6 @@ func (s *Service) checkQuota(ctx context.Context, q quotaReader, spaceID string,
 			sp.Name, humanBytes(used), humanBytes(quota), humanBytes(delta))
 	}
 	return nil
-}
-
-// quotaReader is the part of *metadata.DB and *metadata.Tx checkQuota
-// reads, so the check can run inside the commit transaction.
-type quotaReader interface {
-	SpaceByID(ctx context.Context, id string) (*metadata.Space, error)
-	SpaceUsage(ctx context.Context, spaceID string) (int64, error)
-	UserByID(ctx context.Context, id string) (*metadata.User, error)
-}
-
-// uploadDelta is how much an upload of size bytes adds to its space:
-// replacing a file only adds the difference.
-func (s *Service) uploadDelta(ctx context.Context, parentID, name string, size int64) int64 {
-	if existing, err := s.DB.LiveChild(ctx, parentID, name); err == nil && !existing.IsFolder() {
-		return size - existing.Size
-	} else if err != nil && !errors.Is(err, metadata.ErrNotFound) {
-		return size
-	}
-	return size
 }
 
 func humanBytes(n int64) string {

@@ -74,48 +74,20 @@ func (s *Service) Upload(ctx context.Context, u *User, req UploadRequest) (*Node
 	}
 	// Check everything that can be checked before any byte is read, so a
 	// doomed upload fails fast instead of after gigabytes.
-	var parentID, name, spaceOf string
-	if req.NodeID != "" {
-		n, _, err := s.node(ctx, u, req.NodeID, RoleEditor)
-		if err != nil {
-			return nil, err
-		}
-		if n.IsFolder() {
-			return nil, errorf(CodeConflict, "%q is a folder.", n.Name)
-		}
-		if req.IfMatch != "" && req.IfMatch != n.ETag {
-			return nil, errorf(CodePreconditionFailed, "%q was changed by someone else.", n.Name)
-		}
-		parentID, name, req.Conflict = n.ParentID, n.Name, ConflictReplace
-		spaceOf = n.SpaceID
-	} else {
-		var err error
-		if name, err = CleanName(req.Name); err != nil {
-			return nil, err
-		}
-		parent, _, err := s.node(ctx, u, req.ParentID, RoleEditor)
-		if err != nil {
-			return nil, err
-		}
-		if !parent.IsFolder() {
-			return nil, errorf(CodeConflict, "%q is a file, not a folder.", parent.Name)
-		}
-		parentID, spaceOf = parent.ID, parent.SpaceID
-		if err := s.precheck(ctx, parentID, name, req); err != nil {
-			return nil, err
-		}
-	}
-
-	// A declared size over the remaining quota fails before any byte is
-	// read; an unknown size is checked again at commit.
-	if req.Size >= 0 {
-		if err := s.checkQuota(ctx, s.DB, spaceOf, s.uploadDelta(ctx, parentID, name, req.Size)); err != nil {
-			return nil, err
-		}
+	parentID, name, spaceID, err := s.uploadTarget(ctx, u, &req)
+	if err != nil {
+		return nil, err
 	}
 	blob, err := s.putBlob(ctx, req.Body, req.Size, req.SHA256)
 	if err != nil {
 		return nil, err
+	}
+	if req.Size < 0 {
+		// The size was unknown up front: check the quota now.
+		if err := s.checkQuota(ctx, spaceID, blob.Size); err != nil {
+			s.deleteBlobs(ctx, []string{blob.ID})
+			return nil, err
+		}
 	}
 	n, err := s.commitUpload(ctx, u, parentID, name, blob, req)
 	if err != nil {
@@ -228,16 +200,10 @@ func (s *Service) commitUpload(ctx context.Context, u *User, parentID, name stri
 			if err := tx.SetContent(ctx, existing.ID, v.ID, v.Size, mtime, etag, ctype, u.ID); err != nil {
 				return err
 			}
-			if err := s.checkQuota(ctx, tx, parent.SpaceID, v.Size-existing.Size); err != nil {
-				return err
-			}
 			result = existing
 			return s.changed(ctx, tx, parent.ID, v.Size-existing.Size, existing, metadata.OpModify)
 		}
 		if err := checkFree(ctx, tx, parentID, target, ""); err != nil {
-			return err
-		}
-		if err := s.checkQuota(ctx, tx, parent.SpaceID, v.Size); err != nil {
 			return err
 		}
 		n := &Node{SpaceID: parent.SpaceID, ParentID: parent.ID, Name: target, NameFold: FoldName(target),

@@ -52,9 +52,16 @@ type Service struct {
 	// personal space (team spaces, shares). New sets it to GroupAccess;
 	// nil means no access.
 	Access func(ctx context.Context, u *User, s *metadata.Space) (Role, error)
+	// Quota, if set, returns an error (code CodeQuotaExceeded) when a
+	// space cannot take delta more bytes. New sets it to SpaceQuota.
+	Quota func(ctx context.Context, spaceID string, delta int64) error
 	// DefaultQuota is the quota of personal spaces whose owner has no
-	// override, in bytes; 0 means unlimited.
+	// override, in bytes; 0 means unlimited (used by SpaceQuota).
 	DefaultQuota int64
+
+	// UploadTTL is how long an unfinished resumable upload lives
+	// (DefaultUploadTTL if zero).
+	UploadTTL time.Duration
 
 	changes notifier
 }
@@ -65,7 +72,7 @@ func New(db *metadata.DB, blobs storage.Store, logger *slog.Logger) *Service {
 		logger = slog.Default()
 	}
 	s := &Service{DB: db, Blobs: blobs, Logger: logger}
-	s.Access = s.GroupAccess
+	s.Access, s.Quota = s.GroupAccess, s.SpaceQuota
 	return s
 }
 
