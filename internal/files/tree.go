@@ -21,7 +21,9 @@ func checkFree(ctx context.Context, tx *metadata.Tx, parentID, name, ignoreID st
 	case err != nil && !errors.Is(err, metadata.ErrNotFound):
 		return err
 	}
-	other, err := tx.CaseClash(ctx, parentID, name, FoldName(name))
+	// The node being renamed may differ only in case from its new name
+	// ("a.txt" to "A.txt"): that is a rename, not a clash.
+	other, err := tx.CaseClash(ctx, parentID, name, FoldName(name), ignoreID)
 	if err != nil {
 		return err
 	}
@@ -363,7 +365,7 @@ func (s *Service) freeName(ctx context.Context, parentID, base, ext string) stri
 		}
 		_, err := s.DB.LiveChild(ctx, parentID, name)
 		if errors.Is(err, metadata.ErrNotFound) {
-			if other, _ := s.DB.CaseClash(ctx, parentID, name, FoldName(name)); other == "" {
+			if other, _ := s.DB.CaseClash(ctx, parentID, name, FoldName(name), ""); other == "" {
 				return name
 			}
 		}
