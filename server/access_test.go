@@ -213,3 +213,25 @@ func TestQuotas(t *testing.T) {
 	h.admin(200, "PATCH", "/spaces/"+space, `{"quota_bytes":null}`)
 	h.upload(root, "a.txt", "12345")
 }
+
+func TestDeleteTeamSpaceOnlyWhenEmpty(t *testing.T) {
+	h := newHarness(t)
+	h.addAdmin()
+	alice, _ := h.db.UserByName(context.Background(), "alice")
+	b := h.admin(201, "POST", "/spaces", `{"name":"Old"}`)
+	space, root := jsonField(t, b, "id"), jsonField(t, b, "root_id")
+	g := jsonField(t, h.admin(201, "POST", "/groups", `{"name":"old"}`), "id")
+	h.admin(204, "PUT", "/groups/"+g+"/members/"+alice.ID, "")
+	h.admin(200, "PUT", "/spaces/"+space+"/links/"+g, `{"role":"manager"}`)
+	f := h.upload(root, "keep.txt", "x")
+	h.admin(409, "DELETE", "/spaces/"+space, "")
+	h.do("DELETE", "/api/v1/nodes/"+f.ID, nil)
+	h.admin(409, "DELETE", "/spaces/"+space, "") // the trash counts
+	if resp, b := h.do("DELETE", "/api/v1/spaces/"+space+"/trash", nil); resp.StatusCode >= 300 {
+		t.Fatalf("empty trash: %d %s", resp.StatusCode, b)
+	}
+	h.admin(204, "DELETE", "/spaces/"+space, "")
+	h.admin(404, "GET", "/spaces/"+space, "")
+	resp, b2 := h.do("GET", "/api/v1/spaces/"+space, nil)
+	wantError(t, resp, b2, 404, "not_found")
+}

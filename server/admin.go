@@ -43,6 +43,7 @@ func (s *Server) registerAdminAPI(api prefixed) {
 	a.HandleFunc("/admin/spaces", s.handleAdminCreateSpace).Methods(http.MethodPost)
 	a.HandleFunc("/admin/spaces/{id}", s.handleAdminSpace).Methods(http.MethodGet)
 	a.HandleFunc("/admin/spaces/{id}", s.handleAdminUpdateSpace).Methods(http.MethodPatch)
+	a.HandleFunc("/admin/spaces/{id}", s.handleAdminDeleteSpace).Methods(http.MethodDelete)
 	a.HandleFunc("/admin/spaces/{id}/links", s.handleAdminLinkByName).Methods(http.MethodPost)
 	a.HandleFunc("/admin/spaces/{id}/links/{group}", s.handleAdminLink).Methods(http.MethodPut)
 	a.HandleFunc("/admin/spaces/{id}/links/{group}", s.handleAdminUnlink).Methods(http.MethodDelete)
@@ -374,6 +375,14 @@ func (s *Server) handleAdminUpdateSpace(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	s.writeTeamSpace(w, r, sp, http.StatusOK)
+}
+
+func (s *Server) handleAdminDeleteSpace(w http.ResponseWriter, r *http.Request) {
+	if err := s.Identity.DeleteTeamSpace(r.Context(), s.actor(r), mux.Vars(r)["id"]); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) handleAdminLink(w http.ResponseWriter, r *http.Request) {

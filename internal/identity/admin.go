@@ -3,6 +3,7 @@ package identity
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -287,6 +288,25 @@ func (s *Service) UpdateTeamSpace(ctx context.Context, a Actor, id string, name 
 		s.adminAudit(ctx, a, "space.set_quota", sp.Name, "quota", quotaStr(*quota))
 	}
 	return s.TeamSpace(ctx, id)
+}
+
+// DeleteTeamSpace deletes an empty team space (no files, empty trash).
+// Refusing non-empty spaces keeps a mistaken click from destroying data;
+// managers empty the space first.
+func (s *Service) DeleteTeamSpace(ctx context.Context, a Actor, id string) error {
+	sp, err := s.TeamSpace(ctx, id)
+	if err != nil {
+		return err
+	}
+	err = s.DB.WithTx(ctx, func(tx *metadata.Tx) error { return tx.DeleteEmptySpace(ctx, id) })
+	if errors.Is(err, metadata.ErrConflict) {
+		return &files.Error{Code: files.CodeConflict, Message: fmt.Sprintf("%q still holds files or trash; empty it first.", sp.Name)}
+	}
+	if err != nil {
+		return err
+	}
+	s.adminAudit(ctx, a, "space.delete", sp.Name, "id", id)
+	return nil
 }
 
 // Link gives a group a role in a team space.

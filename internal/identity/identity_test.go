@@ -203,3 +203,78 @@ func TestLimiterBackoff(t *testing.T) {
 		t.Fatalf("success did not clear: %v", w)
 	}
 }
+
+func TestCredentialsSessionsAndAudit(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *metadata.DB) {
+		ctx := context.Background()
+		admin := &metadata.User{Username: "root", IsAdmin: true}
+		u := &metadata.User{Username: "alice", Email: "alice@example.test"}
+		for _, x := range []*metadata.User{admin, u} {
+			if err := db.CreateUser(ctx, x); err != nil {
+				t.Fatal(err)
+			}
+		}
+		svc := identity.New(db, &auth.Chain{}, nil, slog.New(slog.DiscardHandler))
+		p, secret, err := svc.CreateAppPassword(ctx, u, "laptop", "192.0.2.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"alice", "alice@example.test"} {
+			if got, err := svc.Login(ctx, identity.LoginRequest{Username: name, Password: secret, AllowAppPassword: true}); err != nil || got.ID != u.ID {
+				t.Fatalf("app password as %s: %v", name, err)
+			}
+		}
+		if _, err := svc.Login(ctx, identity.LoginRequest{Username: "alice", Password: secret}); err == nil {
+			t.Fatal("app password accepted where only account passwords are")
+		}
+		list, _ := db.AppPasswords(ctx, u.ID)
+		if len(list) != 1 || list[0].LastUsedAt.IsZero() {
+			t.Fatalf("app passwords %+v", list)
+		}
+		if err := svc.RevokeAppPassword(ctx, admin, p.ID, ""); err == nil {
+			t.Fatal("revoked someone else's app password")
+		}
+		if err := svc.RevokeAppPassword(ctx, u, p.ID, ""); err != nil {
+			t.Fatal(err)
+		}
+
+		tok, tsecret, err := svc.CreateToken(ctx, admin, "ci", "alice", []string{"files:read"}, time.Hour, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, scopes, err := svc.TokenUser(ctx, tsecret); err != nil || got.ID != u.ID || len(scopes) != 1 {
+			t.Fatalf("token: %v %v %v", got, scopes, err)
+		}
+		db.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+		if _, _, err := svc.TokenUser(ctx, tsecret); !errors.Is(err, auth.ErrInvalidCredentials) {
+			t.Fatalf("expired token: %v", err)
+		}
+		db.Now = time.Now
+		if err := svc.RevokeToken(ctx, admin, tok.ID, ""); err != nil {
+			t.Fatal(err)
+		}
+
+		now := time.Now()
+		for _, id := range []string{"s1", "s2", "s3"} {
+			db.CreateSession(ctx, &metadata.Session{ID: id, UserID: u.ID, CSRFToken: "c", CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour)})
+		}
+		if err := db.DeleteUserSession(ctx, admin.ID, "s1"); err != metadata.ErrNotFound {
+			t.Fatalf("deleted another user's session: %v", err)
+		}
+		db.DeleteUserSession(ctx, u.ID, "s1")
+		db.DeleteOtherSessions(ctx, u.ID, "s2")
+		if ss, _ := db.UserSessions(ctx, u.ID); len(ss) != 1 || ss[0].ID != "s2" {
+			t.Fatalf("sessions left: %+v", ss)
+		}
+
+		all, _ := db.Audit(ctx, metadata.AuditFilter{})
+		page, _ := db.Audit(ctx, metadata.AuditFilter{Limit: 2})
+		rest, _ := db.Audit(ctx, metadata.AuditFilter{Before: page[1].Seq})
+		if len(all) < 5 || len(page) != 2 || len(rest) != len(all)-2 || page[0].Seq <= page[1].Seq {
+			t.Fatalf("audit paging: all %d, page %d, rest %d", len(all), len(page), len(rest))
+		}
+		if ev, _ := db.Audit(ctx, metadata.AuditFilter{Action: "token.create", Actor: "root", Since: now.Add(-time.Minute)}); len(ev) != 1 {
+			t.Fatalf("filtered audit: %d events", len(ev))
+		}
+	})
+}

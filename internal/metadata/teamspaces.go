@@ -107,3 +107,36 @@ func (q q) UsersByProvider(ctx context.Context, provider string) ([]*User, error
 	}
 	return out, rows.Err()
 }
+
+// DeleteEmptySpace deletes a space that holds nothing but its root folder
+// (no live or trashed items), with its links and journal. It returns
+// ErrConflict if anything else is in it and ErrNotFound if there is no
+// such space. Run it in a transaction.
+func (q q) DeleteEmptySpace(ctx context.Context, id string) error {
+	sp, err := q.SpaceByID(ctx, id)
+	if err != nil {
+		return err
+	}
+	var n int
+	if err := q.row(ctx, `SELECT COUNT(*) FROM nodes WHERE space_id = ? AND id <> ?`, id, sp.RootID).Scan(&n); err != nil {
+		return q.d.translate(err)
+	}
+	if n > 0 {
+		return ErrConflict
+	}
+	for _, stmt := range []struct {
+		sql string
+		arg string
+	}{
+		{`DELETE FROM group_links WHERE space_id = ?`, id},
+		{`DELETE FROM changes WHERE space_id = ?`, id},
+		{`DELETE FROM dead_props WHERE node_id = ?`, sp.RootID},
+		{`DELETE FROM nodes WHERE id = ?`, sp.RootID},
+		{`DELETE FROM spaces WHERE id = ?`, id},
+	} {
+		if _, err := q.exec(ctx, stmt.sql, stmt.arg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
