@@ -70,7 +70,7 @@ func TestRewriteURL(t *testing.T) {
 		{"/old", "/new", false, "/old", "/new"},
 		{"/old", "/new/", false, "/old/a", "/new/a"},
 		{"/dav/", "/remote.php/dav/", false, "/dav/files/a%2Fb", "/remote.php/dav/files/a%2Fb"}, // escaping kept
-		{"/x/", "", false, "/x/y", "/x/y"},                                                     // no rewrite
+		{"/x/", "", false, "/x/y", "/x/y"},                                                      // no rewrite
 	} {
 		r := &route{RouteSpec: RouteSpec{Path: tc.prefix, Rewrite: tc.rewrite, StripPrefix: tc.strip}}
 		u, err := url.Parse(tc.in)
