@@ -92,18 +92,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	info.route = rt
-	if rt.MaxBodyBytes > 0 {
-		if r.ContentLength > rt.MaxBodyBytes {
-			p.fail(rw, info, http.StatusRequestEntityTooLarge, "body_too_large")
-			return
-		}
-		r.Body = http.MaxBytesReader(rw, r.Body, rt.MaxBodyBytes)
-	}
-	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = &clientBody{
-			r: r.Body, rc: http.NewResponseController(w), info: info,
-			minRate: st.cfg.Limits.BodyMinRate, grace: st.cfg.Limits.BodyGrace,
-		}
+	if rt.MaxBodyBytes > 0 && r.ContentLength > rt.MaxBodyBytes {
+		p.fail(rw, info, http.StatusRequestEntityTooLarge, "body_too_large")
+		return
 	}
 	ctx := context.WithValue(r.Context(), infoKey{}, info)
 	if rt.Timeout > 0 {
@@ -111,10 +102,22 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel = context.WithTimeout(ctx, rt.Timeout)
 		defer cancel()
 	}
+	// Wrap the body of a copy: the server inspects the original request's
+	// body after the handler (for 100-continue and keep-alive decisions).
+	r = r.WithContext(ctx)
+	if r.Body != nil && r.Body != http.NoBody {
+		if rt.MaxBodyBytes > 0 {
+			r.Body = http.MaxBytesReader(rw, r.Body, rt.MaxBodyBytes)
+		}
+		r.Body = &clientBody{
+			r: r.Body, rc: http.NewResponseController(w), info: info,
+			minRate: st.cfg.Limits.BodyMinRate, grace: st.cfg.Limits.BodyGrace,
+		}
+	}
 	labels := []string{rt.name, rt.Upstream}
 	p.m.inflight.WithLabelValues(labels...).Inc()
 	defer p.m.inflight.WithLabelValues(labels...).Dec()
-	rt.rp.ServeHTTP(rw, r.WithContext(ctx))
+	rt.rp.ServeHTTP(rw, r)
 }
 
 // finish writes the access log line and the request metrics.

@@ -81,16 +81,19 @@ routes: [{path: /, upstream: app}]
 
 	for _, tc := range []struct {
 		name   string
-		cfg    tls.Config
+		max    uint16
+		suite  uint16
 		wantOK bool
 	}{
-		{"TLS 1.1", tls.Config{MaxVersion: tls.VersionTLS11}, false},
-		{"TLS 1.2 AEAD", tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}}, true},
-		{"TLS 1.2 CBC", tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA}}, false},
+		{"TLS 1.1", tls.VersionTLS11, 0, false},
+		{"TLS 1.2 AEAD", tls.VersionTLS12, tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, true},
+		{"TLS 1.2 CBC", tls.VersionTLS12, tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, false},
 	} {
-		cfg := tc.cfg
-		cfg.RootCAs, cfg.ServerName, cfg.MinVersion = tp.pki.pool, "localhost", tls.VersionTLS10
-		c, err := tls.Dial("tcp", tp.Addrs().HTTPS, &cfg)
+		cfg := &tls.Config{RootCAs: tp.pki.pool, ServerName: "localhost", MinVersion: tls.VersionTLS10, MaxVersion: tc.max}
+		if tc.suite != 0 {
+			cfg.CipherSuites = []uint16{tc.suite}
+		}
+		c, err := tls.Dial("tcp", tp.Addrs().HTTPS, cfg)
 		if (err == nil) != tc.wantOK {
 			t.Errorf("%s: handshake error %v, want success %v", tc.name, err, tc.wantOK)
 		}
