@@ -51,7 +51,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if id := r.Header.Get("X-Request-ID"); info.trusted && validRequestID(id) {
 		info.requestID = id
 	} else {
-		info.requestID = newRequestID()
+		info.requestID = p.newRequestID()
 	}
 	w.Header().Set("X-Request-ID", info.requestID)
 	if st.hsts != "" && r.TLS != nil {
@@ -114,9 +114,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			minRate: st.cfg.Limits.BodyMinRate, grace: st.cfg.Limits.BodyGrace,
 		}
 	}
-	labels := []string{rt.name, rt.Upstream}
-	p.m.inflight.WithLabelValues(labels...).Inc()
-	defer p.m.inflight.WithLabelValues(labels...).Dec()
+	rt.m.inflight.Inc()
+	defer rt.m.inflight.Dec()
 	rt.rp.ServeHTTP(rw, r)
 }
 
@@ -126,14 +125,19 @@ func (p *Proxy) finish(r *http.Request, rw *responseWriter, info *reqInfo, start
 	if rw.status == 0 {
 		rw.status = http.StatusOK
 	}
-	routeName, upstream := "", ""
+	rm := p.noRoute
 	if info.route != nil {
-		routeName, upstream = info.route.name, info.route.Upstream
+		rm = info.route.m
 	}
-	p.m.requests.WithLabelValues(routeName, upstream, statusLabel(rw.status)).Inc()
-	p.m.duration.WithLabelValues(routeName, upstream).Observe(d.Seconds())
-	p.m.bytesIn.WithLabelValues(routeName, upstream).Add(float64(info.bytesIn.Load()))
-	p.m.bytesOut.WithLabelValues(routeName, upstream).Add(float64(rw.bytes))
+	routeName, upstream := rm.route, rm.upstream
+	rm.code(rw.status).Inc()
+	rm.duration.Observe(d.Seconds())
+	if n := info.bytesIn.Load(); n > 0 {
+		rm.bytesIn.Add(float64(n))
+	}
+	if rw.bytes > 0 {
+		rm.bytesOut.Add(float64(rw.bytes))
+	}
 	if info.reason != "" {
 		p.m.errors.WithLabelValues(routeName, upstream, info.reason).Inc()
 	}

@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -60,10 +62,6 @@ func newMetrics(targets func() []*target) *metrics {
 	return m
 }
 
-func (m *metrics) upstreamResponse(pool, target string, code int) {
-	m.upstreamResp.WithLabelValues(pool, target, statusLabel(code)).Inc()
-}
-
 func (m *metrics) upstreamError(pool, target string) {
 	m.upstreamErrors.WithLabelValues(pool, target).Inc()
 }
@@ -100,4 +98,35 @@ func (c *targetCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(healthDesc, prometheus.GaugeValue, up, t.pool, t.url.Host)
 		ch <- prometheus.MustNewConstMetric(targetInflightDesc, prometheus.GaugeValue, float64(t.inflight.Load()), t.pool, t.url.Host)
 	}
+}
+
+// routeMetrics are one route's series, resolved once per configuration so
+// that serving a request does no label hashing.
+type routeMetrics struct {
+	m               *metrics
+	route, upstream string
+	duration        prometheus.Observer
+	inflight        prometheus.Gauge
+	bytesIn         prometheus.Counter
+	bytesOut        prometheus.Counter
+	codes           sync.Map // int -> prometheus.Counter
+}
+
+func (m *metrics) forRoute(route, upstream string) *routeMetrics {
+	return &routeMetrics{
+		m: m, route: route, upstream: upstream,
+		duration: m.duration.WithLabelValues(route, upstream),
+		inflight: m.inflight.WithLabelValues(route, upstream),
+		bytesIn:  m.bytesIn.WithLabelValues(route, upstream),
+		bytesOut: m.bytesOut.WithLabelValues(route, upstream),
+	}
+}
+
+func (rm *routeMetrics) code(c int) prometheus.Counter {
+	if v, ok := rm.codes.Load(c); ok {
+		return v.(prometheus.Counter)
+	}
+	ctr := rm.m.requests.WithLabelValues(rm.route, rm.upstream, statusLabel(c))
+	rm.codes.Store(c, ctr)
+	return ctr
 }

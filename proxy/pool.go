@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 var (
@@ -37,6 +39,16 @@ type target struct {
 	draining     atomic.Bool
 
 	stopHealth context.CancelFunc
+	codes      sync.Map // int -> prometheus.Counter of upstream responses
+}
+
+func (t *target) countResponse(code int) {
+	v, ok := t.codes.Load(code)
+	if !ok {
+		v = t.m.upstreamResp.WithLabelValues(t.pool, t.url.Host, statusLabel(code))
+		t.codes.Store(code, v)
+	}
+	v.(prometheus.Counter).Inc()
 }
 
 // available reports whether t may take a new request now.
@@ -283,7 +295,7 @@ func (p *pool) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp, err := p.send(t, out, info)
 		if err == nil {
 			t.passiveSuccess()
-			p.m.upstreamResponse(p.name, t.url.Host, resp.StatusCode)
+			t.countResponse(resp.StatusCode)
 			return resp, nil
 		}
 		t.release()

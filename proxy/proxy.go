@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/http/pprof"
 	"net/netip"
 	"os"
 	"strconv"
@@ -39,8 +40,10 @@ type Proxy struct {
 	targets map[string]*target
 	pending []*target // draining targets, reported until drained
 
-	bufPool  httputil.BufferPool
-	errorLog *slog.Logger
+	bufPool   httputil.BufferPool
+	noRoute   *routeMetrics // requests answered before a route matched
+	idPrefix  string
+	idCounter atomic.Uint64
 
 	servers   []*http.Server
 	listeners []net.Listener
@@ -72,6 +75,10 @@ func New(cfg *Config, logger, access *slog.Logger) (*Proxy, error) {
 		bufPool: newBufferPool(),
 	}
 	p.m = newMetrics(p.allTargets)
+	p.noRoute = p.m.forRoute("", "")
+	var seed [8]byte
+	rand.Read(seed[:])
+	p.idPrefix = hex.EncodeToString(seed[:])
 	p.conns = newConnLimiter(p.m)
 	certs, err := newCertStore(cfg.TLS, logger)
 	if err != nil {
@@ -131,6 +138,7 @@ func (p *Proxy) apply(cfg *Config) error {
 	next.routes = newRouteTable(routes)
 	for _, r := range routes {
 		r.rp = p.newReverseProxy(r)
+		r.m = p.m.forRoute(r.name, r.Upstream)
 	}
 	if cfg.Limits.RatePerIP > 0 {
 		if prev := p.state.Load(); prev != nil && prev.rate != nil && prev.rate.sameAs(cfg.Limits) {
@@ -334,6 +342,10 @@ func (p *Proxy) Run(ctx context.Context) error {
 func (p *Proxy) adminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(p.m.reg, promhttp.HandlerOpts{}))
+	// Profiles help when tuning under real load; the admin listener is
+	// private by configuration.
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	// readyz is 503 while some pool has no target able to take requests.
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
@@ -382,10 +394,19 @@ func (p *Proxy) serveRedirect(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, target, http.StatusPermanentRedirect)
 }
 
-func newRequestID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+// newRequestID returns a unique ID: a random per-process prefix and a
+// counter. IDs need to be unique, not secret, and this avoids a system call
+// per request.
+func (p *Proxy) newRequestID() string {
+	var b [32]byte
+	copy(b[:16], p.idPrefix)
+	n := p.idCounter.Add(1)
+	const digits = "0123456789abcdef"
+	for i := 31; i >= 16; i-- {
+		b[i] = digits[n&0xf]
+		n >>= 4
+	}
+	return string(b[:])
 }
 
 // validRequestID accepts IDs from trusted proxies that are short and

@@ -14,6 +14,7 @@ type route struct {
 	name string // "host/path", for logs and metrics
 	pool *pool
 	rp   *httputil.ReverseProxy
+	m    *routeMetrics
 }
 
 // routeTable finds the route for a request. Routes naming the request's
