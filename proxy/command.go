@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 )
@@ -54,6 +55,11 @@ func Command(ctx context.Context, args []string, getenv func(string) string, std
 		if sub == "check" {
 			fmt.Fprintf(stdout, "%s: ok (%d routes, %d pools)\n", *path, len(cfg.Routes), len(cfg.Upstreams))
 			return nil
+		}
+		if getenv("GOGC") == "" {
+			// The proxy's live heap is small, so collecting half as often
+			// buys measurable request throughput for a few MiB.
+			debug.SetGCPercent(200)
 		}
 		return run(ctx, *path, cfg, stdout, stderr)
 	case "dev-cert":
