@@ -29,6 +29,7 @@ type target struct {
 	key       string // URL plus transport settings; equal keys are reused on reload
 	pool      string
 	transport *http.Transport
+	fast      *h1Pool // bodiless GET/HEAD to plain-HTTP targets; nil for https
 	log       *slog.Logger
 	m         *metrics
 
@@ -113,6 +114,9 @@ func newTarget(poolName, raw string, spec PoolSpec, m *metrics, log *slog.Logger
 			ReadBufferSize:  64 << 10,
 		},
 	}
+	if u.Scheme == "http" {
+		t.fast = newH1Pool(u.Host, ts)
+	}
 	t.healthy.Store(true)
 	return t, nil
 }
@@ -187,10 +191,17 @@ func (t *target) drain() {
 		for t.inflight.Load() > 0 {
 			time.Sleep(50 * time.Millisecond)
 		}
-		t.transport.CloseIdleConnections()
+		t.closeIdle(true)
 		t.m.forgetTarget(t.pool, t.url.Host)
 		t.log.Info("upstream target drained")
 	}()
+}
+
+func (t *target) closeIdle(final bool) {
+	t.transport.CloseIdleConnections()
+	if t.fast != nil {
+		t.fast.closeIdle(final)
+	}
 }
 
 func (t *target) passiveFailure(p PassiveSpec) {
@@ -327,7 +338,11 @@ func (p *pool) send(t *target, req *http.Request, info *reqInfo) (*http.Response
 		timer = time.AfterFunc(info.route.HeaderTimeout, cancel)
 		req = req.WithContext(ctx)
 	}
-	resp, err := t.transport.RoundTrip(req)
+	var rt http.RoundTripper = t.transport
+	if t.fast != nil && fastPathOK(req) {
+		rt = t.fast
+	}
+	resp, err := rt.RoundTrip(req)
 	if timer != nil && !timer.Stop() && err != nil {
 		err = fmt.Errorf("%w: %w", errHeaderTimeout, err)
 	}

@@ -313,7 +313,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 		if t.stopHealth != nil {
 			t.stopHealth()
 		}
-		t.transport.CloseIdleConnections()
+		t.closeIdle(true)
 	}
 	if s := p.state.Load(); s.rate != nil {
 		s.rate.close()
