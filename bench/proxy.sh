@@ -9,7 +9,7 @@
 #
 # Needs: go, nginx, caddy, wrk, curl (Debian: apt-get install nginx caddy wrk curl).
 # Usage: bench/proxy.sh [--markdown FILE]
-#        (env: DURATION, CONNS, THREADS, BIG, IDLE, ROUNDS, XFER_ROUNDS)
+#        (env: DURATION, CONNS, THREADS, BIG, IDLE, IDLE_SETTLE, ROUNDS, XFER_ROUNDS)
 set -euo pipefail
 
 DURATION=${DURATION:-10s}   # wrk run per proxy
@@ -17,6 +17,7 @@ CONNS=${CONNS:-64}          # wrk keep-alive connections
 THREADS=${THREADS:-2}       # wrk threads
 BIG=${BIG:-1073741824}      # bytes for the download/upload rows
 IDLE=${IDLE:-1000}          # idle keep-alive connections for the memory row
+IDLE_SETTLE=${IDLE_SETTLE:-130} # seconds before the settled idle-memory sample
 ROUNDS=${ROUNDS:-3}         # wrk rounds per proxy (median reported)
 XFER_ROUNDS=${XFER_ROUNDS:-2} # large-transfer rounds per proxy (best reported)
 MARKDOWN=""
@@ -83,23 +84,37 @@ to_ms() {
 
 declare -A R # results: R[proxy,measure]
 
-# measure_idle NAME PORT PID: resident memory at rest, then the growth for
-# $IDLE idle keep-alive TLS connections. Runs first, on a fresh process.
-measure_idle() {
-	local name=$1 url="https://127.0.0.1:$2" pid=$3 before after line
+# start_idle NAME PORT PID: resident memory at rest, then the growth once
+# $IDLE idle keep-alive TLS connections are open (after 1 s). Runs first, on
+# a fresh process; the connections stay open until finish_idle.
+declare -A IDLE_PID
+start_idle() {
+	local name=$1 url="https://127.0.0.1:$2" pid=$3 before after
 	curl -sk -o /dev/null "$url/small"
 	sleep 0.5
 	before=$(rss_kb $(pids_of "$pid"))
-	coproc IDLECONN { timeout 120 "$WORK/idleconns" -n "$IDLE" -url "$url/small"; }
-	local idle_pid=$IDLECONN_PID
-	read -r line <&"${IDLECONN[0]}"
+	"$WORK/idleconns" -n "$IDLE" -hold 15m -url "$url/small" </dev/null >"$WORK/idle-$name.out" &
+	IDLE_PID[$name]=$!
+	PIDS+=($!)
+	for _ in $(seq 1200); do grep -q ready "$WORK/idle-$name.out" && break; sleep 0.1; done
 	sleep 1
 	after=$(rss_kb $(pids_of "$pid"))
-	eval "exec ${IDLECONN[1]}>&-"
-	wait "$idle_pid" 2>/dev/null || true
 	R[$name,idle]=$(awk -v a="$after" -v b="$before" -v n="$IDLE" 'BEGIN {printf "%.1f", (a-b)/1024*1000/n}')
+	R[$name,base_kb]=$before
 	R[$name,base]=$(awk -v b="$before" 'BEGIN {printf "%.1f", b/1024}')
-	echo "$name: $line idle connections, RSS ${before} kB -> ${after} kB" >&2
+	echo "$name: $(cat "$WORK/idle-$name.out") idle connections, RSS ${before} kB -> ${after} kB" >&2
+}
+
+# finish_idle NAME PID: the same growth after the settle time (Go runtimes
+# collect and return garbage from the handshakes within about two minutes),
+# then closes the connections.
+finish_idle() {
+	local name=$1 pid=$2 after
+	after=$(rss_kb $(pids_of "$pid"))
+	R[$name,idle_settled]=$(awk -v a="$after" -v b="${R[$name,base_kb]}" -v n="$IDLE" 'BEGIN {printf "%.1f", (a-b)/1024*1000/n}')
+	echo "$name: after settling, RSS ${after} kB" >&2
+	kill "${IDLE_PID[$name]}" 2>/dev/null || true
+	wait "${IDLE_PID[$name]}" 2>/dev/null || true
 }
 
 # run_wrk NAME PORT: one wrk run of small GETs; appends to the round lists.
@@ -214,9 +229,13 @@ CPORT=$P
 # spreads over all of them; wrk rows report the median round, transfer
 # rows the best round.
 wait_https "$VPORT"; wait_https "$NPORT"; wait_https "$CPORT"
-measure_idle velox "$VPORT" "$VPID"
-measure_idle nginx "$NPORT" "$NPID"
-measure_idle caddy "$CPORT" "$CPID"
+start_idle velox "$VPORT" "$VPID"
+start_idle nginx "$NPORT" "$NPID"
+start_idle caddy "$CPORT" "$CPID"
+sleep "$IDLE_SETTLE"
+finish_idle velox "$VPID"
+finish_idle nginx "$NPID"
+finish_idle caddy "$CPID"
 for name in velox nginx caddy; do
 	port_var=${name:0:1}; port_var=${port_var^^}PORT
 	timeout 120 wrk -t"$THREADS" -c"$CONNS" -d3s "https://127.0.0.1:${!port_var}/small" >/dev/null # warm-up
@@ -251,7 +270,8 @@ report() {
 	row "$((BIG >> 20)) MiB download, MB/s (curl, HTTP/1.1)" down1 0
 	row "$((BIG >> 20)) MiB download, MB/s (curl, HTTP/2)" down2 0
 	row "$((BIG >> 20)) MiB upload, MB/s (curl, HTTP/1.1 chunked)" up1 0
-	row "memory per 1,000 idle keep-alive TLS connections, MiB" idle 1
+	row "memory per 1,000 idle keep-alive TLS connections, MiB (1 s after opening)" idle 1
+	row "memory per 1,000 idle keep-alive TLS connections, MiB (after ${IDLE_SETTLE} s)" idle_settled 1
 	row "resident memory at rest, MiB" base 1
 	echo
 	echo "Transfer rows: best of $XFER_ROUNDS. Velox peak RSS over the whole run: ${R[velox,peak]} MiB."

@@ -335,6 +335,9 @@ func (c *Config) Validate() error {
 			bad("%s: bad address %q", a[0], a[1])
 		}
 	}
+	if c.RedirectPort < 0 || c.RedirectPort > 65535 {
+		bad("redirect_port: must be a port number, not %d", c.RedirectPort)
+	}
 	if !strings.HasPrefix(c.HealthPath, "/") {
 		bad("health_path: must start with /")
 	}

@@ -147,7 +147,8 @@ func (p *h1Pool) exchange(ctx context.Context, c *h1Conn, req *http.Request) (*h
 	var resp *http.Response
 	for err == nil {
 		resp, err = http.ReadResponse(c.br, req)
-		// Informational responses carry no body; wait for the final one.
+		// Informational responses (103 Early Hints) carry no body; they are
+		// not forwarded on this path, only the final response is.
 		if err != nil || resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
 			break
 		}

@@ -1,10 +1,11 @@
 // Command idleconns opens -n HTTPS keep-alive connections to -url, sends one
-// request on each and then holds them idle until its standard input closes,
-// so bench/proxy.sh can measure what idle connections cost a proxy.
+// request on each and then holds them idle until it is terminated (or -hold
+// passes), so bench/proxy.sh can measure what idle connections cost a proxy.
 package main
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"flag"
 	"fmt"
@@ -14,12 +15,15 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 )
 
 func main() {
 	n := flag.Int("n", 1000, "connections")
 	rawURL := flag.String("url", "https://127.0.0.1:8443/small", "URL to request once per connection")
+	hold := flag.Duration("hold", 10*time.Minute, "how long to hold the connections at most")
 	flag.Parse()
 	u, err := url.Parse(*rawURL)
 	if err != nil {
@@ -42,7 +46,12 @@ func main() {
 		conns = append(conns, c)
 	}
 	fmt.Println("ready", len(conns))
-	io.Copy(io.Discard, os.Stdin)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	select {
+	case <-ctx.Done():
+	case <-time.After(*hold):
+	}
 	for _, c := range conns {
 		c.Close()
 	}
