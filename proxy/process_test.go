@@ -253,6 +253,8 @@ routes: [{path: /, upstream: app}]
 func TestSIGHUPReload(t *testing.T) {
 	const chunk = 1 << 20
 	release := make(chan struct{})
+	releaseOnce := sync.OnceFunc(func() { close(release) })
+	defer releaseOnce() // on failure too, so the proxy's shutdown need not wait for it
 	a := slowUpstream(t, "a", chunk, release)
 	b := echoUpstream(t, "b")
 	pki := newTestPKI(t)
@@ -269,7 +271,13 @@ routes: [{path: /, upstream: app}%s]
 	writeConfig(t, cfgPath, config(a.URL, ""))
 	pp := startProxyProcess(t, cfgPath)
 	client := pki.client("localhost")
+	client.Timeout = 5 * time.Minute // covers the whole held-open transfer
 	base := "https://" + pp.https
+	defer func() {
+		if t.Failed() {
+			t.Logf("proxy stderr:\n%s", pp.stderr)
+		}
+	}()
 
 	resp, err := client.Get(base + "/big")
 	if err != nil {
@@ -295,7 +303,7 @@ routes: [{path: /, upstream: app}%s]
 		r.Body.Close()
 		return r.Header.Get("X-Upstream") == "b"
 	})
-	close(release)
+	releaseOnce()
 	rest, err := io.ReadAll(resp.Body)
 	if err != nil || len(rest) != chunk {
 		t.Fatalf("transfer across SIGHUP: second half %d bytes, %v", len(rest), err)
