@@ -197,7 +197,9 @@ func (b *h1Body) Close() error {
 			return
 		}
 		b.rc.Close()
-		if b.stop() && b.keep {
+		// Bytes after the end of the response mean the target does not
+		// frame its responses the way we think; never reuse such a connection.
+		if b.stop() && b.keep && b.c.br.Buffered() == 0 {
 			b.pool.put(b.c)
 		} else {
 			b.c.nc.Close()
