@@ -62,9 +62,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// The ReverseProxy aborts with http.ErrAbortHandler when a copy fails
 		// mid-stream; log the request anyway and let the panic continue.
 		rec := recover()
-		if rec != nil && rw.status == 0 {
-			rw.status = 499
+		if rec != nil {
 			info.reason = "aborted"
+			if rw.status == 0 {
+				rw.status = 499
+			}
 		}
 		p.finish(r, rw, info, start)
 		if rec != nil {
