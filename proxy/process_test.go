@@ -4,6 +4,8 @@ package proxy
 // can be measured honestly and signals can be sent to it.
 
 import (
+	"github.com/veloxhq/velox/internal/testenv"
+
 	"bufio"
 	"crypto/sha256"
 	"encoding/binary"
@@ -58,11 +60,12 @@ func veloxBinary(t *testing.T) string {
 }
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if buildOnce.dir != "" {
-		os.RemoveAll(buildOnce.dir)
-	}
-	os.Exit(code)
+	testenv.OnExit(func() {
+		if buildOnce.dir != "" {
+			os.RemoveAll(buildOnce.dir)
+		}
+	})
+	testenv.Main(m) // also stops the Swift cluster if a test started one
 }
 
 // proxyProcess is "velox proxy --config" running as a child process.

@@ -6,12 +6,10 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -19,17 +17,14 @@ import (
 	"github.com/veloxhq/velox/internal/testenv"
 )
 
-// swiftAccount authenticates with tempauth (v1) using the environment.
+// swiftAccount authenticates with tempauth (v1) on the test cluster: the
+// one named by VELOX_TEST_SWIFT_* or one testenv starts.
 func swiftAccount(t *testing.T) (storageURL, token string) {
 	t.Helper()
-	authURL := os.Getenv("VELOX_TEST_SWIFT_AUTH_URL")
-	user, key := os.Getenv("VELOX_TEST_SWIFT_USER"), os.Getenv("VELOX_TEST_SWIFT_KEY")
-	if authURL == "" || user == "" || key == "" {
-		testenv.Unavailable(t, "swift", errors.New("VELOX_TEST_SWIFT_AUTH_URL, VELOX_TEST_SWIFT_USER and VELOX_TEST_SWIFT_KEY are not all set"))
-	}
-	req, _ := http.NewRequest(http.MethodGet, authURL, nil)
-	req.Header.Set("X-Auth-User", user)
-	req.Header.Set("X-Auth-Key", key)
+	sw := testenv.Swift(t)
+	req, _ := http.NewRequest(http.MethodGet, sw.AuthURL, nil)
+	req.Header.Set("X-Auth-User", sw.User)
+	req.Header.Set("X-Auth-Key", sw.Key)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		testenv.Unavailable(t, "swift", err)
@@ -37,7 +32,7 @@ func swiftAccount(t *testing.T) (storageURL, token string) {
 	resp.Body.Close()
 	storageURL, token = resp.Header.Get("X-Storage-Url"), resp.Header.Get("X-Auth-Token")
 	if resp.StatusCode/100 != 2 || storageURL == "" || token == "" {
-		t.Fatalf("swift auth at %s: status %d, storage URL %q", authURL, resp.StatusCode, storageURL)
+		t.Fatalf("swift auth at %s: status %d, storage URL %q", sw.AuthURL, resp.StatusCode, storageURL)
 	}
 	return storageURL, token
 }
@@ -121,7 +116,9 @@ routes:
 		t.Fatalf("temp URL via proxy: status %d, %d bytes (%v); want 200 and the %d bytes stored", resp.StatusCode, len(got), err, len(data))
 	}
 	// A forged signature is Swift's to refuse, and the refusal comes through.
-	resp, err = tp.client.Get(tp.url((&url.URL{Path: path, RawQuery: "temp_url_sig=" + sig[:len(sig)-1] + "0&temp_url_expires=" + expires}).String()))
+	// Change the last hex digit (to a different one, whatever it was).
+	forged := sig[:len(sig)-1] + map[bool]string{true: "1", false: "0"}[sig[len(sig)-1] == '0']
+	resp, err = tp.client.Get(tp.url((&url.URL{Path: path, RawQuery: "temp_url_sig=" + forged + "&temp_url_expires=" + expires}).String()))
 	if err != nil {
 		t.Fatal(err)
 	}
