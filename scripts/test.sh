@@ -55,5 +55,9 @@ if [ -n "$unformatted" ]; then
 fi
 echo "== go vet"
 go vet ./...
+if [ ! -d web/e2e/node_modules ]; then
+  echo "== npm ci (web/e2e: playwright-core for the browser tests)"
+  (cd web/e2e && npm ci --no-audit --no-fund)
+fi
 echo "== go test"
 go test -race -timeout 40m "$@" ./...

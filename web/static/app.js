@@ -198,7 +198,7 @@ function showLogin(notice) {
   const user = h('input', { type: 'text', name: 'username', id: 'username', autocomplete: 'username', required: true, autocapitalize: 'none', spellcheck: false });
   const pass = h('input', { type: 'password', name: 'password', id: 'password', autocomplete: 'current-password', required: true });
   const msg = h('p.form-error', { role: 'alert', id: 'login-error', hidden: !notice || notice === 'You are signed out.' });
-  if (notice) msg.textContent = notice;
+  if (notice && notice !== 'You are signed out.') msg.textContent = notice;
   const info = notice === 'You are signed out.' ? h('p.form-info', { text: notice }) : null;
   const submit = h('button.primary.wide', { type: 'submit' }, 'Sign in');
   const form = h('form.login-card', { method: 'post', action: '/login', novalidate: true },

@@ -70,7 +70,9 @@ export class FolderView {
     fileInput.addEventListener('change', () => { this.upload(entriesFromInput(fileInput)); fileInput.value = ''; });
     dirInput.addEventListener('change', () => { this.upload(entriesFromInput(dirInput)); dirInput.value = ''; });
     const w = this.canWrite();
-    this.actions = h('div.sel-actions', { hidden: true });
+    // The selection actions keep their place when nothing is selected
+    // (visibility, not display), so that selecting never shifts the list.
+    this.actions = h('div.sel-actions.invisible');
     this.selCount = h('span.sel-count');
     const toolbar = h('div.toolbar', null,
       h('div.main-actions', null,
@@ -302,11 +304,13 @@ export class FolderView {
 
   updateActions() {
     const s = this.selected();
-    this.actions.hidden = s.length === 0;
+    this.actions.classList.toggle('invisible', s.length === 0);
+    this.actions.setAttribute('aria-hidden', s.length === 0 ? 'true' : 'false');
     this.selCount.textContent = s.length === 1 ? '1 selected' : s.length + ' selected';
     const one = s.length === 1;
-    this.actions.querySelector('#act-rename').hidden = !one;
-    this.actions.querySelector('#act-versions').hidden = !(one && s[0].kind === 'file');
+    const w = this.canWrite();
+    this.actions.querySelector('#act-rename').disabled = !one || !w;
+    this.actions.querySelector('#act-versions').disabled = !(one && s[0].kind === 'file');
   }
 
   onKey(e) {
