@@ -215,4 +215,3 @@ func compressed(name string) bool {
 	}
 	return false
 }
-
