@@ -70,6 +70,7 @@ func (s *Server) registerAPI(api prefixed) {
 	authed.HandleFunc("/nodes/{id}/versions/{version}/restore", s.handleVersionRestore).Methods(http.MethodPost)
 	authed.HandleFunc("/trash/{id}/restore", s.handleRestore).Methods(http.MethodPost)
 	authed.HandleFunc("/trash/{id}", s.handlePurge).Methods(http.MethodDelete)
+	s.registerUploads(authed)
 	s.registerZip(authed)
 }
 

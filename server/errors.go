@@ -20,6 +20,7 @@ var statusOf = map[string]int{
 	files.CodeTooLarge:           http.StatusRequestEntityTooLarge,
 	files.CodeUnavailable:        http.StatusServiceUnavailable,
 	files.CodeIncomplete:         http.StatusBadRequest,
+	files.CodeQuotaExceeded:      http.StatusInsufficientStorage,
 	codeUnauthorized:             http.StatusUnauthorized,
 	codeRangeNotSatisfiable:      http.StatusRequestedRangeNotSatisfiable,
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/veloxhq/velox/internal/metadata"
 	"github.com/veloxhq/velox/internal/storage"
 	localstore "github.com/veloxhq/velox/internal/storage/local"
+	"github.com/veloxhq/velox/internal/storage/swift"
 	"github.com/veloxhq/velox/server"
 )
 
@@ -35,7 +36,7 @@ func configFlags(fs *flag.FlagSet, getenv func(string) string) func() (*config.C
 	listen := fs.String("listen", "", "listen address (default 127.0.0.1:8080); env VELOX_LISTEN")
 	driver := fs.String("db-driver", "", "metadata database: sqlite or postgres; env VELOX_DB_DRIVER")
 	dsn := fs.String("db-dsn", "", "database file or PostgreSQL connection string; env VELOX_DB_DSN")
-	backend := fs.String("storage", "", "blob storage backend: local; env VELOX_STORAGE_BACKEND")
+	backend := fs.String("storage", "", "blob storage backend: local or swift; env VELOX_STORAGE_BACKEND")
 	level := fs.String("log-level", "", "debug, info, warn or error; env VELOX_LOG_LEVEL")
 	format := fs.String("log-format", "", "text or json; env VELOX_LOG_FORMAT")
 	return func() (*config.Config, error) {
@@ -97,6 +98,8 @@ func openApp(ctx context.Context, c *config.Config) (*app, error) {
 	switch c.Storage.Backend {
 	case "local":
 		blobs, err = localstore.New(c.Storage.Local.Dir)
+	case "swift":
+		blobs, err = openSwift(ctx, c)
 	default:
 		err = fmt.Errorf("unknown storage backend %q", c.Storage.Backend)
 	}
@@ -146,6 +149,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	stopping := make(chan struct{})
 	svc := files.New(a.db, a.blobs, logger)
+	svc.UploadTTL = cfg.Uploads.SessionTTL
 	srv := &server.Server{Files: svc, DB: a.db, Blobs: a.blobs, Auth: local.New(a.db), Logger: logger, Stopping: stopping,
 		Opts: server.Options{MaxUploadBytes: cfg.HTTP.MaxUploadBytes, CookieSecure: cfg.Session.Secure, TrustedProxies: proxies,
 			SessionIdle: cfg.Session.IdleTimeout, SessionMaxAge: cfg.Session.MaxAge, SessionKeys: keys}}
@@ -267,3 +271,16 @@ func sessionKeys(path string) ([][]byte, error) {
 
 // waitTimeout is how long subcommands wait for the database.
 const waitTimeout = 30 * time.Second
+
+func openSwift(ctx context.Context, c *config.Config) (storage.Store, error) {
+	key, err := c.SwiftKey()
+	if err != nil {
+		return nil, err
+	}
+	sw := c.Storage.Swift
+	return swift.New(ctx, swift.Config{AuthURL: sw.AuthURL, User: sw.User, Key: key, AuthVersion: sw.AuthVersion,
+		Domain: sw.Domain, Project: sw.Project, ProjectDomain: sw.ProjectDomain, Region: sw.Region, StorageURL: sw.StorageURL,
+		ContainerPrefix: sw.ContainerPrefix, Shards: sw.Shards, SegmentSize: sw.SegmentSize,
+		LargeObjectThreshold: sw.LargeObjectThreshold, Concurrency: sw.Concurrency, Timeout: sw.Timeout, Retries: sw.Retries,
+		CACertFile: sw.CAFile})
+}

@@ -40,6 +40,7 @@ type Config struct {
 	HTTP    HTTP    `yaml:"http"`
 	Session Session `yaml:"session"`
 	GC      GC      `yaml:"gc"`
+	Uploads Uploads `yaml:"uploads"`
 }
 
 // GC configures the removal of stored blobs that no metadata references
@@ -72,10 +73,55 @@ type DB struct {
 
 // Storage selects where file contents go.
 type Storage struct {
-	Backend string `yaml:"backend"` // local (swift: see the Swift section)
+	Backend string `yaml:"backend"` // local or swift
 	Local   struct {
 		Dir string `yaml:"dir"` // default <data>/blobs
 	} `yaml:"local"`
+	Swift Swift `yaml:"swift"`
+}
+
+// Swift configures the OpenStack Swift backend.
+type Swift struct {
+	AuthURL string `yaml:"auth_url"`
+	User    string `yaml:"user"`
+	// Key is the password or API key; prefer KeyFile or the environment
+	// variable VELOX_STORAGE_SWIFT_KEY to keeping it in this file.
+	Key                  string        `yaml:"key"`
+	KeyFile              string        `yaml:"key_file"`
+	AuthVersion          int           `yaml:"auth_version"`
+	Domain               string        `yaml:"domain"`
+	Project              string        `yaml:"project"`
+	ProjectDomain        string        `yaml:"project_domain"`
+	Region               string        `yaml:"region"`
+	StorageURL           string        `yaml:"storage_url"`
+	ContainerPrefix      string        `yaml:"container_prefix"`
+	Shards               int           `yaml:"shards"`
+	SegmentSize          int64         `yaml:"segment_size"`
+	LargeObjectThreshold int64         `yaml:"large_object_threshold"`
+	Concurrency          int           `yaml:"concurrency"`
+	Timeout              time.Duration `yaml:"timeout"`
+	Retries              int           `yaml:"retries"`
+	CAFile               string        `yaml:"ca_file"`
+}
+
+// SwiftKey returns the Swift key, reading KeyFile if set.
+func (c *Config) SwiftKey() (string, error) {
+	sw := c.Storage.Swift
+	if sw.KeyFile != "" {
+		b, err := os.ReadFile(sw.KeyFile)
+		if err != nil {
+			return "", fmt.Errorf("storage.swift.key_file: %w", err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	return sw.Key, nil
+}
+
+// Uploads configures resumable upload sessions.
+type Uploads struct {
+	// SessionTTL is how long an unfinished upload session (and its
+	// chunks) is kept.
+	SessionTTL time.Duration `yaml:"session_ttl"`
 }
 
 // HTTP tunes the server.
@@ -120,6 +166,7 @@ func Default() *Config {
 		},
 		Session: Session{Secure: "auto", IdleTimeout: 24 * time.Hour, MaxAge: 30 * 24 * time.Hour},
 		GC:      GC{Interval: time.Hour, Grace: 24 * time.Hour},
+		Uploads: Uploads{SessionTTL: 24 * time.Hour},
 	}
 	c.Storage.Backend = "local"
 	return c
@@ -257,8 +304,22 @@ func (c *Config) Validate() error {
 	}
 	switch c.Storage.Backend {
 	case "local":
+	case "swift":
+		sw := c.Storage.Swift
+		if sw.AuthURL == "" || sw.User == "" {
+			bad("storage.swift: auth_url and user are required for the swift backend")
+		}
+		if sw.Key == "" && sw.KeyFile == "" {
+			bad("storage.swift: set key_file or VELOX_STORAGE_SWIFT_KEY (the key is required)")
+		}
+		if sw.AuthVersion != 0 && sw.AuthVersion != 1 && sw.AuthVersion != 2 && sw.AuthVersion != 3 {
+			bad("storage.swift.auth_version: %d is not 1, 2 or 3", sw.AuthVersion)
+		}
 	default:
-		bad("storage.backend: %q is not a known backend (local)", c.Storage.Backend)
+		bad("storage.backend: %q is not a known backend (local or swift)", c.Storage.Backend)
+	}
+	if c.Uploads.SessionTTL < time.Minute {
+		bad("uploads.session_ttl: must be at least 1m")
 	}
 	switch c.Session.Secure {
 	case "auto", "always", "never":

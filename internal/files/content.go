@@ -74,40 +74,20 @@ func (s *Service) Upload(ctx context.Context, u *User, req UploadRequest) (*Node
 	}
 	// Check everything that can be checked before any byte is read, so a
 	// doomed upload fails fast instead of after gigabytes.
-	var parentID, name string
-	if req.NodeID != "" {
-		n, _, err := s.node(ctx, u, req.NodeID, RoleEditor)
-		if err != nil {
-			return nil, err
-		}
-		if n.IsFolder() {
-			return nil, errorf(CodeConflict, "%q is a folder.", n.Name)
-		}
-		if req.IfMatch != "" && req.IfMatch != n.ETag {
-			return nil, errorf(CodePreconditionFailed, "%q was changed by someone else.", n.Name)
-		}
-		parentID, name, req.Conflict = n.ParentID, n.Name, ConflictReplace
-	} else {
-		var err error
-		if name, err = CleanName(req.Name); err != nil {
-			return nil, err
-		}
-		parent, _, err := s.node(ctx, u, req.ParentID, RoleEditor)
-		if err != nil {
-			return nil, err
-		}
-		if !parent.IsFolder() {
-			return nil, errorf(CodeConflict, "%q is a file, not a folder.", parent.Name)
-		}
-		parentID = parent.ID
-		if err := s.precheck(ctx, parentID, name, req); err != nil {
-			return nil, err
-		}
+	parentID, name, spaceID, err := s.uploadTarget(ctx, u, &req)
+	if err != nil {
+		return nil, err
 	}
-
 	blob, err := s.putBlob(ctx, req.Body, req.Size, req.SHA256)
 	if err != nil {
 		return nil, err
+	}
+	if req.Size < 0 {
+		// The size was unknown up front: check the quota now.
+		if err := s.checkQuota(ctx, spaceID, blob.Size); err != nil {
+			s.deleteBlobs(ctx, []string{blob.ID})
+			return nil, err
+		}
 	}
 	n, err := s.commitUpload(ctx, u, parentID, name, blob, req)
 	if err != nil {

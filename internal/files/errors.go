@@ -18,6 +18,7 @@ const (
 	CodeTooLarge           = "too_large"
 	CodeUnavailable        = "unavailable"
 	CodeIncomplete         = "incomplete_upload"
+	CodeQuotaExceeded      = "quota_exceeded"
 )
 
 // Error is a failure a user can act on: a stable code and a readable

@@ -52,6 +52,14 @@ type Service struct {
 	// personal space (team spaces, shares). Nil means no access.
 	Access func(ctx context.Context, u *User, s *metadata.Space) (Role, error)
 
+	// Quota, if set, returns an error (code CodeQuotaExceeded) when a
+	// space cannot take delta more bytes.
+	Quota func(ctx context.Context, spaceID string, delta int64) error
+
+	// UploadTTL is how long an unfinished resumable upload lives
+	// (DefaultUploadTTL if zero).
+	UploadTTL time.Duration
+
 	changes notifier
 }
 

@@ -74,7 +74,8 @@ func (s *Service) CollectGarbage(ctx context.Context, grace time.Duration) (GCSt
 	return st, err
 }
 
-// RunGC collects garbage every interval on whichever app node holds the
+// RunGC expires abandoned upload sessions, sweeps storage leftovers and
+// collects garbage every interval on whichever app node holds the
 // "gc" lease, until ctx ends.
 func (s *Service) RunGC(ctx context.Context, holder string, interval, grace time.Duration) {
 	t := time.NewTicker(interval)
@@ -88,6 +89,16 @@ func (s *Service) RunGC(ctx context.Context, holder string, interval, grace time
 		ok, err := s.DB.AcquireLease(ctx, "gc", holder, interval+time.Minute)
 		if err != nil || !ok {
 			continue
+		}
+		if n, err := s.ExpireUploads(ctx); err != nil {
+			s.Logger.Warn("expiring upload sessions failed", "err", err)
+		} else if n > 0 {
+			s.Logger.Info("expired upload sessions removed", "count", n)
+		}
+		if sw, ok := s.Blobs.(storage.Sweeper); ok {
+			if err := sw.Sweep(ctx, s.DB.Now().Add(-grace)); err != nil {
+				s.Logger.Warn("storage sweep failed", "err", err)
+			}
 		}
 		st, err := s.CollectGarbage(ctx, grace)
 		if err != nil {

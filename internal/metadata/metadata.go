@@ -73,6 +73,10 @@ func (db *DB) Close() error { return db.sql.Close() }
 // Ping checks the database is reachable; /readyz uses it.
 func (db *DB) Ping(ctx context.Context) error { return db.sql.PingContext(ctx) }
 
+// SQL returns the underlying database handle, for tests and tools that
+// need a query this package does not offer.
+func (db *DB) SQL() *sql.DB { return db.sql }
+
 // Driver returns "sqlite" or "postgres".
 func (db *DB) Driver() string { return db.dialect.name }
 

@@ -39,9 +39,9 @@ const (
 	// three replicas, four servers let one be stopped while every object
 	// still has two replicas to read and a handoff to write to.
 	swiftObjectServers = 4
-	// swiftShortTokenLife is the tempauth token lifetime, in seconds, of the
-	// extra proxy started by ShortTokenAuthURL.
-	swiftShortTokenLife = 2
+	// SwiftShortTokenLife is the tempauth token lifetime, in seconds, of
+	// the extra proxy started by ShortTokenAuthURL.
+	SwiftShortTokenLife = 3
 	// swiftReadyTimeout is generous: on two busy cores, starting eight
 	// Python servers at once can take half a minute.
 	swiftReadyTimeout = 90 * time.Second
@@ -155,8 +155,9 @@ func (e SwiftEnv) StartObjectServer(tb testing.TB, i int) {
 }
 
 // ShortTokenAuthURL returns the auth URL of a second proxy in front of the
-// same cluster whose tempauth tokens expire after about two seconds, so
-// tests can watch a client re-authenticate. It is started on first use.
+// same cluster whose tempauth tokens expire after SwiftShortTokenLife
+// seconds, so tests can watch a client re-authenticate. It is started on
+// first use.
 func (e SwiftEnv) ShortTokenAuthURL(tb testing.TB) string {
 	tb.Helper()
 	if e.cluster == nil {
@@ -446,8 +447,8 @@ func (c *SwiftCluster) StartObjectServer(i int) error {
 	return nil
 }
 
-// ShortTokenAuthURL starts, once, a second proxy whose tokens live about two
-// seconds, and returns its auth URL.
+// ShortTokenAuthURL starts, once, a second proxy whose tokens live
+// SwiftShortTokenLife seconds, and returns its auth URL.
 func (c *SwiftCluster) ShortTokenAuthURL() (string, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -469,7 +470,7 @@ func (c *SwiftCluster) ShortTokenAuthURL() (string, error) {
 		return "", err
 	}
 	name := "proxy-short-token"
-	if err := os.WriteFile(c.conf(name), []byte(c.proxyConf(name, port, cachePort, swiftShortTokenLife)), 0o644); err != nil {
+	if err := os.WriteFile(c.conf(name), []byte(c.proxyConf(name, port, cachePort, SwiftShortTokenLife)), 0o644); err != nil {
 		return "", err
 	}
 	pr := c.newProc(name, "swift-proxy-server", c.conf(name))

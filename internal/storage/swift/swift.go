@@ -328,8 +328,17 @@ func (s *Store) ensureContainer(ctx context.Context, container string) error {
 // retrying, or the retries are used up, sleeping with exponential backoff
 // and jitter in between. fn must be idempotent.
 func (s *Store) retry(ctx context.Context, fn func() error) error {
+	reauthed := false
 	for attempt := 0; ; attempt++ {
 		err := fn()
+		if isStatus(err, http.StatusUnauthorized) && !reauthed && ctx.Err() == nil {
+			// ncw re-authenticates once on 401, but tempauth may hand
+			// out the same token again if it has not quite expired; by
+			// the next attempt it has, and a fresh one is issued.
+			reauthed = true
+			attempt--
+			continue
+		}
 		if err == nil || !retryable(err) || attempt >= s.retries || ctx.Err() != nil {
 			return err
 		}

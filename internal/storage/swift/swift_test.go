@@ -54,6 +54,16 @@ func fakeStore(t *testing.T) *Store {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The fake updates its container table without locking, so
+	// containers created by concurrent Puts would race in it: create
+	// them all up front.
+	for i := 0; i < s.shards; i++ {
+		for _, c := range []string{s.prefix + "-", s.prefix + "-segments-"} {
+			if err := s.ensureContainer(context.Background(), fmt.Sprintf("%s%x", c, i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	return s
 }
 
@@ -100,7 +110,14 @@ func dropTestContainers(t testing.TB, s *Store) {
 		})
 		s.deleteObjects(ctx, c, names)
 		_, _, err := s.call(ctx, ncw.RequestOpts{Container: c, Operation: "DELETE", NoResponse: true})
-		if err != nil && !isStatus(err, http.StatusNotFound) {
+		switch {
+		case isStatus(err, http.StatusConflict):
+			// Listings are eventually consistent, and test clusters
+			// run no updaters: after a fault test a container may
+			// count objects that are gone. An empty container is
+			// harmless.
+			t.Logf("test container %s not deleted: %v", c, err)
+		case err != nil && !isStatus(err, http.StatusNotFound):
 			t.Errorf("deleting test container %s: %v", c, err)
 		}
 	}
@@ -271,7 +288,8 @@ func TestReauthenticatesWhenTokenExpires(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := s.conn.AuthToken
-	time.Sleep(3 * time.Second) // the token lives two seconds
+	expire := func() { time.Sleep((testenv.SwiftShortTokenLife + 1) * time.Second) }
+	expire()
 
 	// A streamed upload: ncw gets 401 before sending the body (Expect:
 	// 100-continue), re-authenticates and replays it.
@@ -283,17 +301,17 @@ func TestReauthenticatesWhenTokenExpires(t *testing.T) {
 	if s.conn.AuthToken == first {
 		t.Fatal("token unchanged after it expired")
 	}
-	time.Sleep(3 * time.Second)
+	expire()
 	if got := storagetest.ReadAll(t, s, key); !bytes.Equal(got, data) {
 		t.Error("read back differs")
 	}
-	time.Sleep(3 * time.Second)
+	expire()
 	large := storagetest.Key()
 	big := storagetest.Random(2*testSegment + 1)
 	if err := s.Put(ctx, large, bytes.NewReader(big), -1); err != nil {
 		t.Fatalf("large Put with an expired token: %v", err)
 	}
-	time.Sleep(3 * time.Second)
+	expire()
 	for _, k := range []string{key, large} {
 		if err := s.Delete(ctx, k); err != nil {
 			t.Errorf("Delete with an expired token: %v", err)
@@ -976,5 +994,51 @@ func TestContainerNames(t *testing.T) {
 	}
 	if len(seen) < 250 {
 		t.Errorf("5000 random keys fell into only %d of 256 shards", len(seen))
+	}
+}
+
+// TestTwoUnauthorizedInARow answers the first two requests for an object
+// with 401, as tempauth does when re-authentication returned a token that
+// expired a moment later: the store must get through.
+func TestTwoUnauthorizedInARow(t *testing.T) {
+	srv, err := swifttest.NewSwiftServer("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	var mu sync.Mutex
+	rejected := map[string]int{}
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		id := r.Method + " " + r.URL.Path
+		reject := strings.Count(r.URL.Path, "/") >= 4 && rejected[id] < 2
+		if reject {
+			rejected[id]++
+		}
+		mu.Unlock()
+		if reject {
+			// Like tempauth, answer without reading the body, so a
+			// client that sent "Expect: 100-continue" still has it.
+			http.Error(w, "token expired", http.StatusUnauthorized)
+			return
+		}
+		proxy(w, r, srv.URL)
+	}))
+	defer front.Close()
+	s, err := New(context.Background(), Config{
+		AuthURL: srv.AuthURL, User: swifttest.TEST_ACCOUNT, Key: swifttest.TEST_ACCOUNT,
+		StorageURL: front.URL + "/v1/AUTH_" + swifttest.TEST_ACCOUNT, ContainerPrefix: testPrefix(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	key := storagetest.Key()
+	data := storagetest.Random(1000)
+	if err := s.Put(ctx, key, bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	if got := storagetest.ReadAll(t, s, key); !bytes.Equal(got, data) {
+		t.Error("read back differs")
 	}
 }

@@ -2,7 +2,7 @@
 // by hand and keeps it running until interrupted, printing the environment
 // variables that point the tests at it:
 //
-//	go run ./internal/testenv/cmd/velox-testenv swift
+//	go run ./internal/testenv/cmd/velox-testenv swift      (or postgres)
 //	# paste the printed export lines into another shell, then
 //	VELOX_REQUIRE_INTEGRATION=1 go test ./internal/storage/swift/
 //
@@ -30,7 +30,7 @@ func main() {
 	}
 }
 
-const usage = "usage: velox-testenv swift"
+const usage = "usage: velox-testenv swift|postgres"
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) != 1 {
@@ -39,6 +39,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	switch args[0] {
 	case "swift":
 		return runSwift(ctx, stdout)
+	case "postgres":
+		return runPostgres(ctx, stdout)
 	default:
 		return fmt.Errorf("unknown component %q; %s", args[0], usage)
 	}
@@ -60,6 +62,18 @@ func runSwift(ctx context.Context, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "export %s=%s\n", testenv.EnvSwiftUser, env.User)
 	fmt.Fprintf(stdout, "export %s=%s\n", testenv.EnvSwiftKey, env.Key)
 	fmt.Fprintf(stdout, "# storage URL %s; logs in %s/logs; Ctrl-C stops the cluster\n", env.StorageURL, env.Dir)
+	<-ctx.Done()
+	return nil
+}
+
+func runPostgres(ctx context.Context, stdout io.Writer) error {
+	dsn, stop, err := testenv.StartPostgres()
+	if err != nil {
+		return err
+	}
+	defer stop()
+	fmt.Fprintf(stdout, "export VELOX_TEST_POSTGRES_DSN=%s\n", dsn)
+	fmt.Fprintln(stdout, "# Ctrl-C stops the server and deletes its data")
 	<-ctx.Done()
 	return nil
 }
