@@ -469,6 +469,7 @@ await scenario('chunked-upload-resume', async (page, m) => {
   n = await resolve('/T-chunk/resume.bin');
   assert(n.sha256 === sha(data), 'resume.bin hash differs');
   m.chunks_sent_after_reload = after;
+  assert(after > 0 && after < 5, 'chunks sent after the reload: ' + after + ' (of 5)');
   assert(sess.every((s) => s.name !== 'resume.bin'), 'upload session left open');
   await shot(page, 'resumed');
 });
