@@ -7,6 +7,7 @@ import { chromium } from 'playwright-core';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import zlib from 'node:zlib';
 
 const BASE = process.env.VELOX_URL;
 const PASSWORD = process.env.VELOX_PASSWORD;
@@ -318,6 +319,52 @@ await scenario('download-bytes', async (page) => {
   assert(dl.suggestedFilename() === 'data.bin', 'suggested name ' + dl.suggestedFilename());
   assert(Buffer.compare(got, data) === 0, 'downloaded bytes differ (' + got.length + ' vs ' + data.length + ')');
   await shot(page, 'download');
+});
+
+/** unzip reads a zip archive into {name: Buffer} (stored and deflated entries). */
+function unzip(buf) {
+  const out = {};
+  let eocd = buf.length - 22;
+  while (eocd >= 0 && buf.readUInt32LE(eocd) !== 0x06054b50) eocd--;
+  assert(eocd >= 0, 'not a zip archive');
+  const count = buf.readUInt16LE(eocd + 10);
+  let p = buf.readUInt32LE(eocd + 16);
+  for (let i = 0; i < count; i++) {
+    assert(buf.readUInt32LE(p) === 0x02014b50, 'bad central directory');
+    const method = buf.readUInt16LE(p + 10), csize = buf.readUInt32LE(p + 20);
+    const nlen = buf.readUInt16LE(p + 28), xlen = buf.readUInt16LE(p + 30), clen = buf.readUInt16LE(p + 32);
+    const local = buf.readUInt32LE(p + 42);
+    const name = buf.toString('utf8', p + 46, p + 46 + nlen);
+    const start = local + 30 + buf.readUInt16LE(local + 26) + buf.readUInt16LE(local + 28);
+    const data = buf.subarray(start, start + csize);
+    out[name] = method === 8 ? zlib.inflateRawSync(data) : Buffer.from(data);
+    p += 46 + nlen + xlen + clen;
+  }
+  return out;
+}
+
+await scenario('zip-download', async (page) => {
+  const f = await mkdir(ROOT, 'T-zip');
+  const sub = await mkdir(f.id, 'Album');
+  const pic = crypto.randomBytes(100 * 1024);
+  await put(sub.id, 'pic.jpg', pic);
+  await put(sub.id, 'readme.txt', 'read me\n'.repeat(1000));
+  await put(f.id, 'top.txt', 'top');
+  await page.goto(folderURL('T-zip'));
+  await exactRow(page, 'Album').locator('.c-size').click();
+  let [dl] = await Promise.all([page.waitForEvent('download'), page.click('#act-download')]);
+  assert(dl.suggestedFilename() === 'Album.zip', 'folder zip named ' + dl.suggestedFilename());
+  let z = unzip(fs.readFileSync(await dl.path()));
+  assert(Buffer.compare(z['Album/pic.jpg'], pic) === 0, 'pic.jpg differs in the zip: ' + Object.keys(z));
+  assert(z['Album/readme.txt'].toString() === 'read me\n'.repeat(1000), 'readme.txt differs in the zip');
+  // A selection of a folder and a file.
+  await exactRow(page, 'top.txt').locator('.c-size').click({ modifiers: ['Control'] });
+  await page.locator('.sel-count', { hasText: '2 selected' }).waitFor();
+  [dl] = await Promise.all([page.waitForEvent('download'), page.click('#act-download')]);
+  z = unzip(fs.readFileSync(await dl.path()));
+  assert(dl.suggestedFilename() === 'T-zip.zip', 'selection zip named ' + dl.suggestedFilename());
+  assert(Object.keys(z).sort().join(' ') === 'Album/ Album/pic.jpg Album/readme.txt top.txt', 'selection zip holds ' + Object.keys(z).sort().join(' '));
+  await shot(page, 'zip-selection');
 });
 
 await scenario('replace-and-restore-version', async (page) => {
