@@ -197,16 +197,20 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hd.Set("Cache-Control", "no-cache")
 	}
 	hd.Set("Content-Type", a.ctype)
-	hd.Set("ETag", a.etag)
 	hd.Set("Vary", "Accept-Encoding")
-	if inm := r.Header.Get("If-None-Match"); inm != "" && strings.Contains(inm, a.etag) {
+	body, etag := a.body, a.etag
+	gz := a.gz != nil && acceptsGzip(r.Header.Get("Accept-Encoding"))
+	if gz {
+		// Each encoding is its own representation, with its own ETag.
+		body, etag = a.gz, strings.TrimSuffix(a.etag, `"`)+`-gz"`
+	}
+	hd.Set("ETag", etag)
+	if inm := r.Header.Get("If-None-Match"); inm != "" && strings.Contains(inm, etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	body := a.body
-	if a.gz != nil && acceptsGzip(r.Header.Get("Accept-Encoding")) {
+	if gz {
 		hd.Set("Content-Encoding", "gzip")
-		body = a.gz
 	}
 	hd.Set("Content-Length", fmt.Sprint(len(body)))
 	if r.Method == http.MethodHead {
