@@ -8,6 +8,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import { execFileSync } from 'node:child_process';
 
 const BASE = process.env.VELOX_URL;
 const PASSWORD = process.env.VELOX_PASSWORD;
@@ -550,6 +551,91 @@ await scenario('first-paint-1000', async (page, m) => {
   m.rows_in_dom = rows;
   assert(rows < 120, 'rows in DOM: ' + rows + ' (list not virtualized)');
   assert(runs[1] < 1000, 'first paint ' + runs[1] + ' ms');
+});
+
+/** hasAdminAPI reports whether the server offers the identity/admin API. */
+async function hasAdminAPI() {
+  const r = await fetch(BASE + '/api/v1/admin/users', { headers: { Authorization: AUTH } });
+  return r.status !== 404;
+}
+
+await scenario('admin-team-space', async (page) => {
+  if (!(await hasAdminAPI())) return { skipped: 'the server has no admin API (GET /api/v1/admin/users answers 404)' };
+  const carol = (await api('POST', '/admin/users', { username: 'carol', password: 'carol-password-1', display_name: 'Carol' }));
+  const carolID = carol.id || carol.user?.id;
+  const group = await api('POST', '/admin/groups', { name: 'Design' });
+  await api('PUT', '/admin/groups/' + (group.id || group.group?.id) + '/members/' + carolID);
+  await page.goto(BASE + '/admin/users');
+  await page.locator('tr[data-key="carol"]').waitFor();
+  await shot(page, 'admin-users');
+  await page.click('.tabs >> text=Team spaces');
+  await page.click('#create-space');
+  await page.fill('dialog input', 'Design Team');
+  await page.keyboard.press('Enter');
+  const manage = page.locator('dialog', { hasText: 'Team space “Design Team”' });
+  await manage.locator('input[name=group]').fill('Design');
+  await manage.locator('#link-group').click();
+  await manage.locator('tr', { hasText: 'Design' }).locator('select').waitFor();
+  await shot(page, 'admin-team-space');
+  await manage.getByRole('button', { name: 'Done' }).click();
+  await page.locator('tr[data-key="Design Team"]', { hasText: 'Design (editor)' }).waitFor();
+  await page.click('.tabs >> text=Audit log');
+  await page.locator('table.simple tbody tr').first().waitFor();
+  await shot(page, 'admin-audit');
+
+  // Carol, a member of the group, sees the space and can upload into it.
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  try {
+    const p2 = await ctx.newPage();
+    await p2.goto(BASE + '/login');
+    await p2.fill('#username', 'carol');
+    await p2.fill('#password', 'carol-password-1');
+    await p2.click('button[type=submit]');
+    const link = p2.locator('.sidebar .nav-item', { hasText: 'Design Team' });
+    await link.waitFor();
+    await link.click();
+    await p2.getByText('This folder is empty.').waitFor();
+    await p2.setInputFiles('#file-input', [{ name: 'brief.txt', mimeType: 'text/plain', buffer: Buffer.from('team brief') }]);
+    await waitDone(p2, 'brief.txt');
+    await shot(p2, 'member-sees-team-space');
+  } finally { await ctx.close(); }
+
+  // A disabled account gets a clear message at sign-in.
+  await api('PATCH', '/admin/users/' + carolID, { disabled: true });
+  const ctx3 = await browser.newContext();
+  try {
+    const p3 = await ctx3.newPage();
+    await p3.goto(BASE + '/login');
+    await p3.fill('#username', 'carol');
+    await p3.fill('#password', 'carol-password-1');
+    await p3.click('button[type=submit]');
+    await p3.locator('#login-error', { hasText: 'disabled' }).waitFor();
+    await shot(p3, 'sign-in-disabled');
+  } finally { await ctx3.close(); }
+});
+
+await scenario('app-password-with-curl', async (page) => {
+  if (!(await hasAdminAPI())) return { skipped: 'the server has no app-password API' };
+  await page.goto(BASE + '/settings');
+  await page.fill('input[name=name]', 'curl script');
+  await page.click('#create-app-password');
+  const secretEl = page.locator('#new-app-password');
+  await secretEl.waitFor();
+  const secret = await secretEl.inputValue();
+  assert(secret.length >= 16, 'app password too short: ' + secret);
+  await shot(page, 'app-password-created');
+  await page.locator('dialog').getByRole('button', { name: 'Done' }).click();
+  await page.locator('tr[data-key="curl script"]').waitFor();
+  const curl = () => execFileSync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-u', 'admin:' + secret, BASE + '/api/v1/me']).toString();
+  assert(curl() === '200', 'curl with the app password: ' + curl());
+  await page.locator('tr[data-key="curl script"]').getByRole('button', { name: 'Revoke' }).click();
+  await page.locator('dialog').getByRole('button', { name: 'Revoke' }).click();
+  await page.locator('tr[data-key="curl script"]').waitFor({ state: 'detached' });
+  // Revocation takes effect at once (allow for a short-lived login cache).
+  let code = '';
+  for (let i = 0; i < 30 && (code = curl()) !== '401'; i++) await page.waitForTimeout(200);
+  assert(code === '401', 'curl after revoking: ' + code);
+  await shot(page, 'settings');
 });
 
 await scenario('phone-dark', async (page) => {

@@ -35,7 +35,7 @@ type result struct {
 // and runs the scenarios of browser.mjs against it in headless Chromium.
 // Each scenario becomes a subtest; screenshots go to $VELOX_TEST_ARTIFACTS
 // (a temporary directory by default). TEST_BROWSER_ONLY=name,name runs a
-// subset.
+// subset; VELOX_E2E_BINARY tests a prebuilt binary.
 func TestBrowser(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
@@ -55,10 +55,14 @@ func TestBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	bin := filepath.Join(t.TempDir(), "velox")
-	build := exec.Command("go", "build", "-o", bin, "github.com/veloxhq/velox/cmd/velox")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	// VELOX_E2E_BINARY tests a prebuilt velox instead of building this tree.
+	bin := os.Getenv("VELOX_E2E_BINARY")
+	if bin == "" {
+		bin = filepath.Join(t.TempDir(), "velox")
+		build := exec.Command("go", "build", "-o", bin, "github.com/veloxhq/velox/cmd/velox")
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("go build: %v\n%s", err, out)
+		}
 	}
 	const password = "e2e-admin-pw"
 	url := startServe(t, bin, password)

@@ -8,6 +8,7 @@ import { h, icon, showError } from './ui.js';
 import { Transfers } from './upload.js';
 import { FolderView, folderURL } from './browser.js';
 import { renderTrash, renderSearch, openViewer } from './views.js';
+import { renderAdmin, renderSettings } from './admin.js';
 
 const app = document.getElementById('app');
 const state = { me: null, spaces: [], view: null, transfers: null, shell: null };
@@ -53,6 +54,23 @@ async function route(hint) {
   }
   ensureShell();
   const [, kind, spaceId, ...rest] = path.split('/');
+  if (kind === 'settings' || kind === 'admin') {
+    highlightSidebar(null, kind);
+    state.view?.destroy?.();
+    state.view = null;
+    const el = h('section.page');
+    setMain(el);
+    if (kind === 'settings') {
+      document.title = 'Settings · Velox';
+      renderSettings(el, state.me);
+    } else if (!state.me.is_admin) {
+      el.replaceChildren(h('div.empty', null, h('p', { text: 'Only administrators can open the admin console.' })));
+    } else {
+      document.title = 'Administration · Velox';
+      renderAdmin(el, spaceId, go);
+    }
+    return;
+  }
   const space = state.spaces.find((s) => s.id === decodeURIComponent(spaceId || ''));
   if (!space || !['files', 'trash', 'search'].includes(kind)) {
     const personal = state.spaces.find((s) => s.id === state.me.personal_space_id) || state.spaces[0];
@@ -173,12 +191,15 @@ function buildSidebar() {
     h('ul', null, h('li', null, h('a.nav-item', { href: '#', id: 'nav-trash', onclick: (e) => {
       e.preventDefault();
       go('/trash/' + encodeURIComponent(currentSpaceId() || state.me.personal_space_id));
-    } }, icon('trash'), h('span', { text: 'Trash' }))))].filter(Boolean));
+    } }, icon('trash'), h('span', { text: 'Trash' }))),
+      h('li', null, h('a.nav-item', { href: '/settings', 'data-nav': '', id: 'nav-settings', dataset: { kind: 'settings' } }, icon('user'), h('span', { text: 'Settings' }))),
+      state.me.is_admin ? h('li', null, h('a.nav-item', { href: '/admin/users', 'data-nav': '', id: 'nav-admin', dataset: { kind: 'admin' } }, icon('gear'), h('span', { text: 'Administration' }))) : null)].filter(Boolean));
 }
 
 function highlightSidebar(space, kind) {
   for (const a of state.shell.nav.querySelectorAll('.nav-item')) {
-    const on = (a.dataset.space === space.id && kind !== 'trash') || (a.id === 'nav-trash' && kind === 'trash');
+    const on = (space && a.dataset.space === space.id && kind !== 'trash') || (a.id === 'nav-trash' && kind === 'trash') ||
+      (!space && a.dataset.kind === kind);
     a.classList.toggle('active', on);
     if (on) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
   }
