@@ -6,7 +6,7 @@
 import * as api from './api.js';
 import { h, icon, showError } from './ui.js';
 import { Transfers } from './upload.js';
-import { FolderView, folderURL } from './browser.js';
+import { FolderView, folderURL, prefetchFirstPage } from './browser.js';
 import { renderTrash, renderSearch, openViewer } from './views.js';
 import { renderAdmin, renderSettings } from './admin.js';
 
@@ -38,8 +38,18 @@ document.addEventListener('click', (e) => {
 async function route(hint) {
   const path = location.pathname;
   if (path === '/login') { showLogin(typeof hint === 'string' ? hint : ''); return; }
+  let early = null;
   if (!state.me) {
-    // Start the session check and the space list together.
+    // On a page load, fetch the session, the spaces, the folder and its
+    // first page all at once: the list paints after two round trips.
+    const [, k, sid, ...segs] = path.split('/');
+    if (k === 'files' && sid) {
+      const folder = api.get('/spaces/' + sid + '/resolve' + api.q({ path: '/' + segs.map(decodeURIComponent).join('/') }), { noAuthRedirect: true });
+      const page = folder.then((f) => (f.kind === 'folder' ? prefetchFirstPage(f.id) : null));
+      early = { path, folder, page };
+      folder.catch(() => {});
+      page.catch(() => {});
+    }
     try {
       const [me, spaces] = await Promise.all([api.get('/me', { noAuthRedirect: true }), api.get('/spaces', { noAuthRedirect: true })]);
       state.me = me.user;
@@ -104,6 +114,10 @@ async function route(hint) {
   }
   const fpath = '/' + rest.map(decodeURIComponent).join('/');
   let folder = hint && typeof hint === 'object' ? hint : null;
+  let firstPage = null;
+  if (!folder && early && early.path === path) {
+    try { folder = await early.folder; firstPage = early.page; } catch { folder = null; }
+  }
   if (!folder) {
     try {
       folder = fpath === '/' ? { id: space.root_id, path: '/', name: space.name, kind: 'folder', space_id: space.id }
@@ -124,7 +138,7 @@ async function route(hint) {
   const view = new FolderView({ transfers: state.transfers, spaces: state.spaces, space, navigate: go }, folder);
   state.view = view;
   setMain(view.el);
-  view.reload();
+  view.reload(false, firstPage);
   view.viewport.focus({ preventScroll: true });
 }
 

@@ -24,6 +24,19 @@ export function joinPath(dir, name) { return (dir === '/' ? '' : dir) + '/' + na
 
 let painted = false; // the first list paint since page load has been marked
 
+function savedSort() {
+  try { return JSON.parse(localStorage.getItem('velox.sort')) || {}; } catch { return {}; }
+}
+
+/**
+ * prefetchFirstPage starts loading a folder's first page before the view
+ * exists (the page load fetches it alongside the session check).
+ */
+export function prefetchFirstPage(folderId) {
+  const { sort = 'name', order = 'asc' } = savedSort();
+  return api.get('/nodes/' + encodeURIComponent(folderId) + '/children' + api.q({ sort, order, limit: FIRST_PAGE }));
+}
+
 export class FolderView {
   /**
    * ctx: {transfers, spaces, navigate(url, hint), space}
@@ -42,7 +55,7 @@ export class FolderView {
     this.renaming = null;
     this.rowEls = new Map(); // node id -> row element currently in the DOM
     this.gen = 0; // bumps on every reload; stale page responses are dropped
-    const saved = JSON.parse(localStorage.getItem('velox.sort') || '{}');
+    const saved = savedSort();
     this.sort = saved.sort || 'name';
     this.order = saved.order || 'asc';
     this.el = this.build();
@@ -129,12 +142,12 @@ export class FolderView {
   }
 
   /** reload fetches the listing again from the start, keeping selection and scroll where possible. */
-  async reload(keep) {
+  async reload(keep, prefetched) {
     const gen = ++this.gen;
     const want = keep ? Math.min(PAGE, Math.max(FIRST_PAGE, this.items.length)) : FIRST_PAGE;
     const scroll = this.viewport.scrollTop;
     try {
-      const page = await this.fetchPage(null, want);
+      const page = await (prefetched || this.fetchPage(null, want));
       if (gen !== this.gen) return;
       const focusID = this.items[this.focus]?.id;
       this.items = page.items;
