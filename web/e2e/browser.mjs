@@ -56,7 +56,7 @@ const browser = await chromium.launch({
 });
 
 async function shot(page, name) {
-  await page.screenshot({ path: path.join(ART, name + '.png') });
+  await page.screenshot({ path: path.join(ART, (process.env.SHOT_PREFIX || '') + name + '.png') });
 }
 
 /** signIn starts a session for the browser context through the API (the sign-in form has its own scenario). */

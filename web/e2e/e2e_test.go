@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -31,12 +32,48 @@ type result struct {
 	Metrics map[string]float64 `json:"metrics"`
 }
 
+func TestMain(m *testing.M) { testenv.Main(m) }
+
 // TestBrowser builds velox, starts "velox serve" on a fresh data directory
 // and runs the scenarios of browser.mjs against it in headless Chromium.
 // Each scenario becomes a subtest; screenshots go to $VELOX_TEST_ARTIFACTS
 // (a temporary directory by default). TEST_BROWSER_ONLY=name,name runs a
 // subset; VELOX_E2E_BINARY tests a prebuilt binary.
 func TestBrowser(t *testing.T) {
+	runBrowser(t, nil, os.Getenv("TEST_BROWSER_ONLY"), "")
+}
+
+// swiftScenarios are the scenarios that move file contents; they run a
+// second time with the Swift blob store.
+const swiftScenarios = "create-folder-and-upload,folder-upload-drag-and-drop,download-bytes,zip-download,replace-and-restore-version,delete-and-restore,chunked-upload-resume"
+
+// TestBrowserSwift runs the content scenarios against velox serve with
+// the Swift backend (a test cluster from testenv).
+func TestBrowserSwift(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the Swift browser run is skipped in -short mode")
+	}
+	only := os.Getenv("TEST_BROWSER_ONLY")
+	if only == "" {
+		only = swiftScenarios
+	}
+	browserPrereqs(t)
+	sw := testenv.Swift(t)
+	prefix := fmt.Sprintf("e2eweb%x", time.Now().UnixNano()&0xffffffffff)
+	runBrowser(t, []string{
+		"VELOX_STORAGE_BACKEND=swift",
+		"VELOX_STORAGE_SWIFT_AUTH_URL=" + sw.AuthURL,
+		"VELOX_STORAGE_SWIFT_USER=" + sw.User,
+		"VELOX_STORAGE_SWIFT_KEY=" + sw.Key,
+		"VELOX_STORAGE_SWIFT_CONTAINER_PREFIX=" + prefix,
+		"VELOX_STORAGE_SWIFT_SHARDS=4",
+	}, only, "swift-")
+}
+
+// browserPrereqs skips (or fails, when integration is required) without
+// node, Chromium or the npm packages.
+func browserPrereqs(t *testing.T) string {
+	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
 		testenv.Unavailable(t, "node", err)
@@ -47,6 +84,14 @@ func TestBrowser(t *testing.T) {
 	if _, err := os.Stat(filepath.Join("node_modules", "playwright-core", "package.json")); err != nil {
 		testenv.Unavailable(t, "playwright-core (npm ci in web/e2e)", err)
 	}
+	return node
+}
+
+// runBrowser starts velox serve with the extra environment and runs the
+// browser scenarios named in only (all if empty); screenshot names get
+// shotPrefix.
+func runBrowser(t *testing.T, serveEnv []string, only, shotPrefix string) {
+	node := browserPrereqs(t)
 	artifacts := os.Getenv("VELOX_TEST_ARTIFACTS")
 	if artifacts == "" {
 		artifacts = t.TempDir()
@@ -65,13 +110,13 @@ func TestBrowser(t *testing.T) {
 		}
 	}
 	const password = "e2e-admin-pw"
-	url := startServe(t, bin, password)
+	url := startServe(t, bin, password, serveEnv)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "browser.mjs")
 	cmd.Env = append(os.Environ(), "VELOX_URL="+url, "VELOX_PASSWORD="+password, "VELOX_TEST_ARTIFACTS="+artifacts,
-		"CHROMIUM="+chromiumPath, "SCRATCH="+t.TempDir())
+		"CHROMIUM="+chromiumPath, "SCRATCH="+t.TempDir(), "TEST_BROWSER_ONLY="+only, "SHOT_PREFIX="+shotPrefix)
 	cmd.Stderr = &logWriter{t: t}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -126,10 +171,10 @@ func TestBrowser(t *testing.T) {
 
 // startServe runs "velox serve" on a free port with a fresh data directory
 // and returns its base URL.
-func startServe(t *testing.T, bin, password string) string {
+func startServe(t *testing.T, bin, password string, env []string) string {
 	t.Helper()
 	cmd := exec.Command(bin, "serve", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--log-level", "warn")
-	cmd.Env = append(os.Environ(), "VELOX_ADMIN_PASSWORD="+password)
+	cmd.Env = append(append(os.Environ(), "VELOX_ADMIN_PASSWORD="+password), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
