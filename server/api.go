@@ -72,6 +72,7 @@ func (s *Server) registerAPI(api prefixed) {
 	authed.HandleFunc("/trash/{id}", s.handlePurge).Methods(http.MethodDelete)
 	s.registerUploads(authed)
 	s.registerZip(authed)
+	s.registerThumbs(authed)
 }
 
 type authedRouter struct {
