@@ -322,6 +322,22 @@ await scenario('download-bytes', async (page) => {
   await shot(page, 'download');
 });
 
+/** makePNG encodes a small w×h RGB gradient as a PNG. */
+function makePNG(w, h) {
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4); len.writeUInt32BE(data.length);
+    const td = Buffer.concat([Buffer.from(type), data]);
+    const crc = Buffer.alloc(4); crc.writeUInt32BE(zlib.crc32(td) >>> 0);
+    return Buffer.concat([len, td, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0); ihdr.writeUInt32BE(h, 4); ihdr[8] = 8; ihdr[9] = 2;
+  const raw = Buffer.alloc((w * 3 + 1) * h);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) raw.set([x * 100, y * 100, 200], y * (w * 3 + 1) + 1 + x * 3);
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr),
+    chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+}
+
 /** unzip reads a zip archive into {name: Buffer} (stored and deflated entries). */
 function unzip(buf) {
   const out = {};
@@ -450,14 +466,15 @@ await scenario('readable-errors', async (page) => {
 await scenario('viewer-and-search', async (page) => {
   const f = await mkdir(ROOT, 'T-view');
   await put(f.id, 'notes.txt', 'Meeting notes\nline two\n');
-  // A 2×2 PNG.
-  const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVR4nGP4z8DAwMDAxMDAwMDAAAANHQEDasKb6QAAAABJRU5ErkJggg==', 'base64');
+  const png = makePNG(2, 2);
   await put(f.id, 'pixel.png', png);
   await page.goto(folderURL('T-view'));
   await exactRow(page, 'notes.txt').locator('.name').click();
   await page.locator('.viewer-text', { hasText: 'Meeting notes' }).waitFor();
   await shot(page, 'viewer-text');
   await page.keyboard.press('Escape');
+  // The list shows a server-made thumbnail for the image.
+  await page.waitForFunction(() => [...document.querySelectorAll('#file-list img.thumb')].some((i) => i.complete && i.naturalWidth === 2));
   await exactRow(page, 'pixel.png').locator('.name').click();
   await page.waitForFunction(() => document.querySelector('.viewer-img')?.naturalWidth === 2);
   await page.keyboard.press('Escape');

@@ -20,6 +20,17 @@ export function folderURL(spaceId, path) {
   return '/files/' + encodeURIComponent(spaceId) + (segs.length ? '/' + segs.join('/') : '');
 }
 
+const THUMB_TYPES = new Set(['image/jpeg', 'image/png', 'image/gif']);
+
+/** thumbOrIcon is a server-made thumbnail for images, the type icon otherwise (and if the thumbnail fails). */
+function thumbOrIcon(node) {
+  if (node.kind !== 'file' || !THUMB_TYPES.has(node.content_type) || node.size > 40 * 1024 * 1024) return icon(iconFor(node));
+  const img = h('img.thumb', { src: '/api/v1/nodes/' + encodeURIComponent(node.id) + '/thumbnail' + api.q({ size: 64, v: node.etag }),
+    alt: '', loading: 'lazy', decoding: 'async', width: 28, height: 28, draggable: false });
+  img.addEventListener('error', () => img.replaceWith(icon(iconFor(node))), { once: true });
+  return img;
+}
+
 export function joinPath(dir, name) { return (dir === '/' ? '' : dir) + '/' + name; }
 
 let painted = false; // the first list paint since page load has been marked
@@ -249,7 +260,7 @@ export class FolderView {
       });
     }
     el.append(
-      h('span.c-name', null, icon(iconFor(node)), nameEl),
+      h('span.c-name', null, thumbOrIcon(node), nameEl),
       h('span.c-size', { text: folder ? '—' : size(node.size) }),
       h('span.c-mtime', { text: when(node.mtime) }),
       h('span.c-by', { text: node.modified_by_name || '' }));
