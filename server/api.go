@@ -46,6 +46,8 @@ func (s *Server) registerAPI(api prefixed) {
 	authed := authedRouter{api, s.requireUser}
 	authed.HandleFunc("/auth/logout", s.handleLogout).Methods(http.MethodPost)
 	authed.HandleFunc("/me", s.handleMe).Methods(http.MethodGet)
+	s.registerMeAPI(authed)
+	s.registerAdminAPI(api)
 
 	authed.HandleFunc("/spaces", s.handleSpaces).Methods(http.MethodGet)
 	authed.HandleFunc("/spaces/{space}", s.handleSpace).Methods(http.MethodGet)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 
 	"github.com/veloxhq/velox/auth"
 	"github.com/veloxhq/velox/internal/files"
+	"github.com/veloxhq/velox/internal/identity"
 	"github.com/veloxhq/velox/internal/metadata"
 )
 
@@ -68,7 +70,11 @@ func (s *Server) secure(r *http.Request) bool {
 // every time prevents session fixation.
 func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u *files.User) (*metadata.Session, error) {
 	now := s.DB.Now()
-	sess := &metadata.Session{ID: randomToken(), UserID: u.ID, CSRFToken: randomToken(), CreatedAt: now, LastSeenAt: now,
+	// The cookie carries a random token; the database keeps only its
+	// hash, so neither a database reader nor the session list API can
+	// forge a cookie from what they see.
+	token := randomToken()
+	sess := &metadata.Session{ID: sessionHash(token), UserID: u.ID, CSRFToken: randomToken(), CreatedAt: now, LastSeenAt: now,
 		ExpiresAt: now.Add(s.Opts.SessionMaxAge), RemoteAddr: s.clientIP(r), UserAgent: truncate(r.UserAgent(), 200)}
 	if old := s.sessionFromCookie(r); old != nil {
 		s.DB.DeleteSession(r.Context(), old.ID)
@@ -77,7 +83,7 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u *files.U
 		return nil, err
 	}
 	cs := gsessions.NewSession(s.sessions.store, cookieName)
-	cs.Values["sid"] = sess.ID
+	cs.Values["sid"] = token
 	cs.Options = s.cookieOptions(r, int(s.Opts.SessionMaxAge/time.Second))
 	if err := s.sessions.store.Save(r, w, cs); err != nil {
 		return nil, err
@@ -100,10 +106,11 @@ func (s *Server) sessionFromCookie(r *http.Request) *metadata.Session {
 	if err := decodeCookie(s.sessions.store, c.Value, &cs.Values); err != nil {
 		return nil
 	}
-	sid, _ := cs.Values["sid"].(string)
-	if sid == "" {
+	token, _ := cs.Values["sid"].(string)
+	if token == "" {
 		return nil
 	}
+	sid := sessionHash(token)
 	sess, err := s.DB.SessionByID(r.Context(), sid)
 	if err != nil {
 		return nil
@@ -172,7 +179,7 @@ func (s *Server) userFromBasic(r *http.Request, username, password string) (*fil
 			return u, nil
 		}
 	}
-	u, err := s.login(r, username, password)
+	u, err := s.login(r, username, password, true)
 	if err != nil {
 		return nil, err
 	}
@@ -185,24 +192,17 @@ func (s *Server) userFromBasic(r *http.Request, username, password string) (*fil
 	return u, nil
 }
 
-// login verifies credentials with the providers and returns the Velox user.
-func (s *Server) login(r *http.Request, username, password string) (*files.User, error) {
-	id, err := s.Auth.Authenticate(r.Context(), username, password)
+// login verifies credentials through the identity service (providers,
+// app passwords for Basic, rate limits, audit) and returns the Velox user.
+func (s *Server) login(r *http.Request, username, password string, basic bool) (*files.User, error) {
+	method := "password"
+	if basic {
+		method = "basic"
+	}
+	u, err := s.Identity.Login(r.Context(), identity.LoginRequest{Username: username, Password: password,
+		IP: s.clientIP(r), UserAgent: r.UserAgent(), AllowAppPassword: basic, Method: method})
 	if err != nil {
 		return nil, loginError(err)
-	}
-	u, err := s.DB.UserByName(r.Context(), id.Username)
-	if errors.Is(err, metadata.ErrNotFound) {
-		// First login of a directory user: provision the account.
-		u = &metadata.User{Username: id.Username, DisplayName: id.DisplayName, Email: id.Email, Provider: id.Provider}
-		if err := s.DB.CreateUser(r.Context(), u); err != nil {
-			return nil, err
-		}
-	} else if err != nil {
-		return nil, err
-	}
-	if u.Disabled {
-		return nil, loginError(auth.ErrDisabled)
 	}
 	return u, nil
 }
@@ -216,7 +216,7 @@ func loginError(err error) error {
 	case errors.Is(err, auth.ErrLocked):
 		return &files.Error{Code: files.CodeForbidden, Message: "This account is locked in the directory. Ask an administrator to unlock it."}
 	case errors.Is(err, auth.ErrUnavailable):
-		return &files.Error{Code: files.CodeUnavailable, Message: "The sign-in service is unavailable; try again shortly.", Err: err}
+		return &files.Error{Code: files.CodeUnavailable, Message: "The directory service cannot be reached, so directory accounts cannot sign in right now (local accounts still can). Try again shortly.", Err: err}
 	}
 	return err
 }
@@ -224,6 +224,14 @@ func loginError(err error) error {
 // authenticate finds the user of a request from HTTP Basic credentials or
 // the session cookie. It returns (nil, nil, nil) for anonymous requests.
 func (s *Server) authenticate(r *http.Request) (*files.User, *metadata.Session, error) {
+	if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		u, scopes, err := s.Identity.TokenUser(r.Context(), strings.TrimSpace(h[7:]))
+		if err != nil {
+			return nil, nil, loginError(err)
+		}
+		*r = *withValue(r, scopesKey, scopes)
+		return u, nil, nil
+	}
 	if username, password, ok := r.BasicAuth(); ok {
 		u, err := s.userFromBasic(r, username, password)
 		return u, nil, err
@@ -253,6 +261,10 @@ func (s *Server) withUser(next http.Handler) http.Handler {
 			s.error(w, r, err)
 			return
 		}
+		if scopes, ok := r.Context().Value(scopesKey).([]string); ok && !scopeAllows(scopes, r) {
+			writeError(w, http.StatusForbidden, files.CodeForbidden, "This API token's scopes do not allow this request.")
+			return
+		}
 		if u != nil {
 			r = withValue(r, userKey, u)
 		}
@@ -277,6 +289,10 @@ func (s *Server) requireUser(next http.Handler) http.Handler {
 		}
 		if u == nil {
 			writeError(w, http.StatusUnauthorized, codeUnauthorized, "Sign in first.")
+			return
+		}
+		if scopes, ok := r.Context().Value(scopesKey).([]string); ok && !scopeAllows(scopes, r) {
+			writeError(w, http.StatusForbidden, files.CodeForbidden, "This API token's scopes do not allow this request.")
 			return
 		}
 		if sess != nil && !safeMethod(r.Method) {
@@ -339,7 +355,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, badRequest("Enter a username and a password."))
 		return
 	}
-	u, err := s.login(r, req.Username, req.Password)
+	u, err := s.login(r, req.Username, req.Password, false)
 	if err != nil {
 		s.Logger.Info("login failed", "username", req.Username, "remote", s.clientIP(r), "reason", files.ErrorCode(err))
 		s.error(w, r, err)
@@ -361,6 +377,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	s.Identity.Audit(r.Context(), metadata.AuditEvent{Actor: UserFrom(r).Username, Action: "logout", IP: s.clientIP(r), Outcome: "success"})
 	cs := gsessions.NewSession(s.sessions.store, cookieName)
 	cs.Options = s.cookieOptions(r, -1)
 	s.sessions.store.Save(r, w, cs)

@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/veloxhq/velox/internal/files"
 )
@@ -29,6 +32,7 @@ const (
 	codeUnauthorized        = "unauthorized"
 	codeRangeNotSatisfiable = "range_not_satisfiable"
 	codeInternal            = "internal"
+	codeTooManyAttempts     = "too_many_attempts"
 )
 
 // errorBody is the JSON shape of every API error.
@@ -43,6 +47,14 @@ type errorBody struct {
 // *files.Error become 500 "Internal error." and are logged once here, with
 // the request that caused them.
 func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
+	var rl interface{ RetryAfter() time.Duration }
+	if errors.As(err, &rl) {
+		secs := int(rl.RetryAfter().Seconds() + 0.999)
+		w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
+		writeError(w, http.StatusTooManyRequests, codeTooManyAttempts,
+			fmt.Sprintf("Too many failed sign-in attempts. Wait %d seconds before trying again.", max(secs, 1)))
+		return
+	}
 	var fe *files.Error
 	if errors.As(err, &fe) {
 		status, ok := statusOf[fe.Code]

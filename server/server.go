@@ -17,6 +17,7 @@ import (
 
 	"github.com/veloxhq/velox/auth"
 	"github.com/veloxhq/velox/internal/files"
+	"github.com/veloxhq/velox/internal/identity"
 	"github.com/veloxhq/velox/internal/metadata"
 	"github.com/veloxhq/velox/internal/storage"
 )
@@ -40,11 +41,14 @@ type Options struct {
 // Server serves Velox over HTTP. Set the fields, call Init, then use it as
 // an http.Handler.
 type Server struct {
-	Files  *files.Service
-	DB     *metadata.DB
-	Blobs  storage.Store
-	Auth   auth.Authenticator
-	Logger *slog.Logger
+	Files *files.Service
+	DB    *metadata.DB
+	Blobs storage.Store
+	Auth  auth.Authenticator
+	// Identity, if set, signs users in (provisioning, group refresh, rate
+	// limits, audit, app passwords, API tokens) and serves /me and /admin.
+	Identity *identity.Service
+	Logger   *slog.Logger
 	// DAV, if set, serves WebDAV and the sync-client endpoints.
 	DAV http.Handler
 	// Web, if set, serves the browser UI at /.
@@ -82,6 +86,9 @@ func (s *Server) Init() {
 	s.sessions = newSessions(s.DB, s.Opts)
 	s.basic = newBasicCache()
 	s.names = &userNames{db: s.DB}
+	if s.Identity == nil {
+		s.Identity = identity.New(s.DB, s.Auth, nil, s.Logger)
+	}
 
 	r := mux.NewRouter()
 	// Everything the router does not know goes to the browser UI, except
@@ -126,6 +133,7 @@ const (
 	userKey ctxKey = iota
 	sessionKey
 	requestIDKey
+	scopesKey
 )
 
 // UserFrom returns the authenticated user of a request, or nil.

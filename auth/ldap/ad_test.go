@@ -15,8 +15,9 @@ import (
 	"github.com/veloxhq/velox/internal/testenv"
 )
 
-// The Active Directory tests live in this package only: Samba binds fixed
-// ports, so a second test binary using it at the same time would fail.
+// Samba binds fixed ports, so test binaries that use it (this one and the
+// HTTP-level tests in package server) take turns through a host lock that
+// testenv.SambaAD takes.
 
 func adConfig(e testenv.ADEnv) ldap.Config {
 	return ldap.Config{

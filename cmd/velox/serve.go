@@ -150,7 +150,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	stopping := make(chan struct{})
 	svc := files.New(a.db, a.blobs, logger)
 	svc.UploadTTL = cfg.Uploads.SessionTTL
-	srv := &server.Server{Files: svc, DB: a.db, Blobs: a.blobs, Auth: local.New(a.db), Logger: logger, Stopping: stopping,
+	svc.DefaultQuota = cfg.Quota.PersonalDefault
+	ids, dir, err := newIdentity(cfg, a.db, logger)
+	if err != nil {
+		return err
+	}
+	if dir != nil {
+		defer dir.Close()
+	}
+	srv := &server.Server{Files: svc, DB: a.db, Blobs: a.blobs, Auth: ids.Auth, Identity: ids, Logger: logger, Stopping: stopping,
 		Opts: server.Options{MaxUploadBytes: cfg.HTTP.MaxUploadBytes, CookieSecure: cfg.Session.Secure, TrustedProxies: proxies,
 			SessionIdle: cfg.Session.IdleTimeout, SessionMaxAge: cfg.Session.MaxAge, SessionKeys: keys}}
 	wireExtras(srv, svc, logger)
@@ -180,6 +188,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if cfg.GC.Interval > 0 {
 		host, _ := os.Hostname()
 		go svc.RunGC(ctx, host+"/"+randomPassword(), cfg.GC.Interval, cfg.GC.Grace)
+	}
+	if dir != nil && cfg.Auth.LDAP.SyncInterval > 0 {
+		host, _ := os.Hostname()
+		go ids.RunSync(ctx, host+"/"+randomPassword(), cfg.Auth.LDAP.SyncInterval)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

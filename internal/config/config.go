@@ -40,6 +40,8 @@ type Config struct {
 	HTTP    HTTP    `yaml:"http"`
 	Session Session `yaml:"session"`
 	GC      GC      `yaml:"gc"`
+	Auth    Auth    `yaml:"auth"`
+	Quota   Quota   `yaml:"quota"`
 	Uploads Uploads `yaml:"uploads"`
 }
 
@@ -166,6 +168,8 @@ func Default() *Config {
 		},
 		Session: Session{Secure: "auto", IdleTimeout: 24 * time.Hour, MaxAge: 30 * 24 * time.Hour},
 		GC:      GC{Interval: time.Hour, Grace: 24 * time.Hour},
+		Auth: Auth{Providers: []string{"local"}, LDAP: LDAP{SyncInterval: 15 * time.Minute},
+			RateLimit: RateLimit{AccountFailures: 5, IPFailures: 20, MaxBackoff: 15 * time.Minute}},
 		Uploads: Uploads{SessionTTL: 24 * time.Hour},
 	}
 	c.Storage.Backend = "local"
@@ -342,6 +346,7 @@ func (c *Config) Validate() error {
 	if c.HTTP.MaxUploadBytes < 0 {
 		bad("http.max_upload_bytes: must not be negative")
 	}
+	errs = append(errs, c.validateAuth()...)
 	return errors.Join(errs...)
 }
 

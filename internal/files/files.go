@@ -49,12 +49,15 @@ type Service struct {
 	Logger *slog.Logger
 
 	// Access decides a user's role in a space that is not their own
-	// personal space (team spaces, shares). Nil means no access.
+	// personal space (team spaces, shares). New sets it to GroupAccess;
+	// nil means no access.
 	Access func(ctx context.Context, u *User, s *metadata.Space) (Role, error)
-
 	// Quota, if set, returns an error (code CodeQuotaExceeded) when a
-	// space cannot take delta more bytes.
+	// space cannot take delta more bytes. New sets it to SpaceQuota.
 	Quota func(ctx context.Context, spaceID string, delta int64) error
+	// DefaultQuota is the quota of personal spaces whose owner has no
+	// override, in bytes; 0 means unlimited (used by SpaceQuota).
+	DefaultQuota int64
 
 	// UploadTTL is how long an unfinished resumable upload lives
 	// (DefaultUploadTTL if zero).
@@ -68,7 +71,9 @@ func New(db *metadata.DB, blobs storage.Store, logger *slog.Logger) *Service {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Service{DB: db, Blobs: blobs, Logger: logger}
+	s := &Service{DB: db, Blobs: blobs, Logger: logger}
+	s.Access, s.Quota = s.GroupAccess, s.SpaceQuota
+	return s
 }
 
 // SpaceView is a space with the caller's role in it.
@@ -87,7 +92,11 @@ func (s *Service) Spaces(ctx context.Context, u *User) ([]SpaceView, error) {
 	for _, sp := range spaces {
 		out = append(out, SpaceView{Space: sp, Role: RoleManager})
 	}
-	return out, nil
+	team, err := s.teamSpaces(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, team...), nil
 }
 
 // Space returns a space the user can see, with their role.

@@ -261,6 +261,12 @@ func TestMoveCopyTrash(t *testing.T) {
 			t.Fatalf("the overwritten file should be in the trash, trash = %v", names(trash))
 		}
 
+		// A rename that changes only letter case is allowed.
+		caseOnly := e.upload(t, e.root, "readme.md", "r")
+		if n, err := e.svc.Move(ctx, e.alice, caseOnly.ID, files.MoveRequest{Name: "README.md"}); err != nil || n.Name != "README.md" {
+			t.Fatalf("case-only rename: %v", err)
+		}
+
 		// Move a folder: its contents follow.
 		if _, err := e.svc.Move(ctx, e.alice, docs.ID, files.MoveRequest{ParentID: other.ID, Name: "papers"}); err != nil {
 			t.Fatal(err)
@@ -342,9 +348,9 @@ func TestMoveCopyTrash(t *testing.T) {
 		if _, err := e.svc.EmptyTrash(ctx, e.alice, e.space); err != nil {
 			t.Fatal(err)
 		}
-		// Only the live taken.txt keeps its bytes.
-		if c := e.blobCount(t); c != 1 {
-			t.Fatalf("%d blobs left after the trash was emptied, want 1", c)
+		// Only the live taken.txt and README.md keep their bytes.
+		if c := e.blobCount(t); c != 2 {
+			t.Fatalf("%d blobs left after the trash was emptied, want 2", c)
 		}
 	})
 }

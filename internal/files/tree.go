@@ -21,7 +21,9 @@ func checkFree(ctx context.Context, tx *metadata.Tx, parentID, name, ignoreID st
 	case err != nil && !errors.Is(err, metadata.ErrNotFound):
 		return err
 	}
-	other, err := tx.CaseClash(ctx, parentID, name, FoldName(name))
+	// The node being renamed may differ only in case from its new name
+	// ("a.txt" to "A.txt"): that is a rename, not a clash.
+	other, err := tx.CaseClash(ctx, parentID, name, FoldName(name), ignoreID)
 	if err != nil {
 		return err
 	}
@@ -363,7 +365,7 @@ func (s *Service) freeName(ctx context.Context, parentID, base, ext string) stri
 		}
 		_, err := s.DB.LiveChild(ctx, parentID, name)
 		if errors.Is(err, metadata.ErrNotFound) {
-			if other, _ := s.DB.CaseClash(ctx, parentID, name, FoldName(name)); other == "" {
+			if other, _ := s.DB.CaseClash(ctx, parentID, name, FoldName(name), ""); other == "" {
 				return name
 			}
 		}
@@ -422,6 +424,9 @@ func (s *Service) trashed(ctx context.Context, u *User, id string, want Role) (*
 		return nil, SpaceView{}, errorf(CodeNotFound, "No such item in the trash.")
 	}
 	if sv.Role < want {
+		if sv.Role.CanWrite() {
+			return nil, SpaceView{}, errorf(CodeForbidden, "Only a manager of %q can delete items for good.", sv.Name)
+		}
 		return nil, SpaceView{}, errorf(CodeForbidden, "You have read-only access to %q.", sv.Name)
 	}
 	return n, sv, nil
@@ -484,8 +489,11 @@ func (s *Service) Restore(ctx context.Context, u *User, id string, req RestoreRe
 
 // Purge deletes a trash entry for good: rows first, then contents no
 // other version shares.
+//
+// Purging needs the manager role: editors can delete to the trash and
+// restore, but only managers (and a personal space's owner) destroy data.
 func (s *Service) Purge(ctx context.Context, u *User, id string) error {
-	n, _, err := s.trashed(ctx, u, id, RoleEditor)
+	n, _, err := s.trashed(ctx, u, id, RoleManager)
 	if err != nil {
 		return err
 	}

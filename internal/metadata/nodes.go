@@ -143,12 +143,12 @@ func (q q) LiveChild(ctx context.Context, parentID, name string) (*Node, error) 
 	return n, nil
 }
 
-// CaseClash returns the name of a live child of parentID whose name equals
-// name except for case, or "" if there is none.
-func (q q) CaseClash(ctx context.Context, parentID, name, fold string) (string, error) {
+// CaseClash returns the name of a live child of parentID, other than
+// exceptID, whose name equals name except for case, or "" if there is none.
+func (q q) CaseClash(ctx context.Context, parentID, name, fold, exceptID string) (string, error) {
 	var other string
-	err := q.row(ctx, `SELECT name FROM nodes WHERE parent_id = ? AND name_fold = ? AND name <> ? AND trash_root_id IS NULL LIMIT 1`,
-		parentID, fold, name).Scan(&other)
+	err := q.row(ctx, `SELECT name FROM nodes WHERE parent_id = ? AND name_fold = ? AND name <> ? AND id <> ? AND trash_root_id IS NULL LIMIT 1`,
+		parentID, fold, name, exceptID).Scan(&other)
 	if err == sql.ErrNoRows {
 		return "", nil
 	}

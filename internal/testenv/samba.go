@@ -76,8 +76,8 @@ var (
 // Samba AD DC the first time a test binary asks. The provisioned domain
 // is cached under the user cache directory, so later runs start in about
 // a second. Samba binds the fixed LDAP ports (389, 636, 3268, 3269), so
-// only one DC can run per host: keep every test that uses it in one
-// package (auth/ldap), or the test binaries collide.
+// only one DC can run per host: test binaries that use it take turns
+// through a host-wide file lock (see hostLock).
 //
 // Starting Samba needs root. The server is stopped by Main.
 func SambaAD(tb testing.TB) ADEnv {
@@ -154,9 +154,25 @@ func startSamba() (ADEnv, error) {
 	if os.Geteuid() != 0 {
 		return ADEnv{}, errors.New("a Samba AD DC must run as root")
 	}
+	// One DC per host: wait for any other test binary's DC to stop.
+	unlock, err := hostLock("velox-samba-ad", 10*time.Minute)
+	if err != nil {
+		return ADEnv{}, err
+	}
+	env, err := startSambaLocked(sambaBin)
+	if err != nil {
+		unlock()
+		return env, err
+	}
+	// Registered after the DC's stop, so it runs after it.
+	OnExit(unlock)
+	return env, nil
+}
+
+func startSambaLocked(sambaBin string) (ADEnv, error) {
 	for _, port := range []int{389, 636} {
 		if !PortFree(port) {
-			return ADEnv{}, fmt.Errorf("port %d on 127.0.0.1 is already in use: by another Samba AD DC (only one can run per host, so only package auth/ldap may use SambaAD, from one test binary at a time) or by a directory server the distribution's package started (stop it)", port)
+			return ADEnv{}, fmt.Errorf("port %d on 127.0.0.1 is already in use: by a Samba AD DC not started by this test environment, or by a directory server the distribution's package started (stop it)", port)
 		}
 	}
 	ver, err := exec.Command(sambaBin, "-V").Output()

@@ -1,0 +1,280 @@
+package identity_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/veloxhq/velox/auth"
+	"github.com/veloxhq/velox/auth/ldap"
+	"github.com/veloxhq/velox/internal/identity"
+	"github.com/veloxhq/velox/internal/metadata"
+	"github.com/veloxhq/velox/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// eachDB runs fn against SQLite and a real PostgreSQL.
+func eachDB(t *testing.T, fn func(t *testing.T, db *metadata.DB)) {
+	open := func(t *testing.T, driver, dsn string) *metadata.DB {
+		db, err := metadata.Open(context.Background(), driver, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	t.Run("sqlite", func(t *testing.T) { fn(t, open(t, "sqlite", filepath.Join(t.TempDir(), "m.db"))) })
+	t.Run("postgres", func(t *testing.T) { fn(t, open(t, "postgres", testenv.Postgres(t))) })
+}
+
+// fakeDir is a directory whose users and groups tests set.
+type fakeDir struct {
+	users []ldap.DirectoryUser
+	err   error
+	pw    map[string]string
+}
+
+func (d *fakeDir) Name() string                   { return "ldap" }
+func (d *fakeDir) Ping(ctx context.Context) error { return d.err }
+func (d *fakeDir) ListUsers(ctx context.Context) ([]ldap.DirectoryUser, error) {
+	return d.users, d.err
+}
+
+func (d *fakeDir) Authenticate(ctx context.Context, username, password string) (*auth.Identity, error) {
+	if d.err != nil {
+		return nil, auth.ErrUnavailable
+	}
+	for _, u := range d.users {
+		if u.Username == username {
+			if d.pw[username] != password {
+				return nil, auth.ErrInvalidCredentials
+			}
+			id := u.Identity
+			return &id, nil
+		}
+	}
+	return nil, auth.ErrUnknownUser
+}
+
+func dirUser(name string, groups ...string) ldap.DirectoryUser {
+	return ldap.DirectoryUser{Identity: auth.Identity{Provider: "ldap", Username: name, DisplayName: name + " D", Groups: groups}}
+}
+
+func groupNames(t *testing.T, db *metadata.DB, userID string) []string {
+	t.Helper()
+	gs, err := db.UserGroups(context.Background(), userID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, g := range gs {
+		out = append(out, g.Provider+"/"+g.Name)
+	}
+	return out
+}
+
+func TestLoginProvisionsAndSyncRefreshes(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *metadata.DB) {
+		ctx := context.Background()
+		dir := &fakeDir{pw: map[string]string{}}
+		var names []string
+		for i := 0; i < 10; i++ {
+			n := string(rune('a'+i)) + "user"
+			names = append(names, n)
+			dir.pw[n] = "pw"
+			dir.users = append(dir.users, dirUser(n, "staff"))
+		}
+		dir.users[0].Groups = []string{"engineering", "staff"}
+		chain := &auth.Chain{Providers: []auth.Named{{Name: "ldap", Authenticator: dir}}}
+		svc := identity.New(db, chain, dir, slog.New(slog.DiscardHandler))
+		for _, n := range names {
+			if _, err := svc.Login(ctx, identity.LoginRequest{Username: n, Password: "pw", IP: "192.0.2.1"}); err != nil {
+				t.Fatalf("login %s: %v", n, err)
+			}
+		}
+		a, _ := db.UserByName(ctx, "auser")
+		// A local group survives directory refreshes.
+		lg := &metadata.Group{Name: "staff", Provider: "local"}
+		if err := db.CreateGroup(ctx, lg); err != nil {
+			t.Fatal(err)
+		}
+		db.AddGroupMember(ctx, lg.ID, a.ID)
+		if got := groupNames(t, db, a.ID); len(got) != 3 {
+			t.Fatalf("groups after login: %v", got)
+		}
+
+		// The directory drops auser from engineering and buser entirely,
+		// and disables cuser.
+		dir.users[0].Groups = []string{"staff"}
+		dir.users[2].Disabled = true
+		dir.users = append(dir.users[:1], dir.users[2:]...)
+		res, err := svc.Sync(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Disabled != 2 || res.Skipped != "" || res.Listed != 9 {
+			t.Fatalf("sync result %+v", res)
+		}
+		if got := groupNames(t, db, a.ID); len(got) != 2 || got[0] != "ldap/staff" || got[1] != "local/staff" {
+			t.Fatalf("groups after sync: %v", got)
+		}
+		for _, n := range []string{"buser", "cuser"} {
+			u, _ := db.UserByName(ctx, n)
+			if !u.Disabled {
+				t.Errorf("%s not disabled by the sync", n)
+			}
+		}
+		if _, err := svc.Login(ctx, identity.LoginRequest{Username: "cuser", Password: "pw"}); !errors.Is(err, auth.ErrDisabled) {
+			t.Errorf("disabled user login: %v", err)
+		}
+
+		// Safety: a failing listing or a sudden drop disables nobody.
+		dir.err = errors.New("boom")
+		if _, err := svc.Sync(ctx); err == nil {
+			t.Fatal("sync with a failing directory succeeded")
+		}
+		dir.err = nil
+		saved := dir.users
+		dir.users = nil
+		if res, _ := svc.Sync(ctx); res.Disabled != 0 || res.Skipped == "" {
+			t.Fatalf("empty listing: %+v", res)
+		}
+		dir.users = saved[:1]
+		if res, _ := svc.Sync(ctx); res.Disabled != 0 || res.Skipped == "" {
+			t.Fatalf("listing shrank from 8 to 1 active users: %+v", res)
+		}
+		for _, n := range names[3:] {
+			if u, _ := db.UserByName(ctx, n); u.Disabled {
+				t.Errorf("%s disabled despite the safety limit", n)
+			}
+		}
+		if ev, _ := db.Audit(ctx, metadata.AuditFilter{Action: "user.disable"}); len(ev) != 2 {
+			t.Errorf("audited disables: %d, want 2", len(ev))
+		}
+	})
+}
+
+func TestLocalNameNotTakenOverByDirectory(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *metadata.DB) {
+		ctx := context.Background()
+		db.CreateUser(ctx, &metadata.User{Username: "auser", Provider: "local"})
+		dir := &fakeDir{pw: map[string]string{"auser": "pw"}, users: []ldap.DirectoryUser{dirUser("auser")}}
+		// Without an owner lookup the chain asks the directory, which
+		// vouches for "auser"; provisioning must still refuse.
+		chain := &auth.Chain{Providers: []auth.Named{{Name: "ldap", Authenticator: dir}}}
+		svc := identity.New(db, chain, dir, slog.New(slog.DiscardHandler))
+		if _, err := svc.Login(ctx, identity.LoginRequest{Username: "auser", Password: "pw"}); !errors.Is(err, auth.ErrInvalidCredentials) {
+			t.Fatalf("directory took over a local account: %v", err)
+		}
+	})
+}
+
+func TestLimiterBackoff(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := identity.NewLimiter()
+	l.Now = func() time.Time { return now }
+	for i := 0; i < 4; i++ {
+		l.Fail("alice", "192.0.2.1")
+	}
+	if w := l.Wait("alice", "192.0.2.1"); w != 0 {
+		t.Fatalf("wait after 4 failures: %v", w)
+	}
+	for i, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second} {
+		l.Fail("ALICE", "192.0.2.1") // usernames compare case-insensitively
+		if w := l.Wait("alice", "198.51.100.7"); w != want {
+			t.Fatalf("wait after %d failures: %v, want %v", 5+i, w, want)
+		}
+	}
+	if w := l.Wait("bob", "198.51.100.7"); w != 0 {
+		t.Fatalf("bob waits %v", w)
+	}
+	for i := 0; i < 30; i++ {
+		l.Fail("x", "192.0.2.1")
+	}
+	if w := l.Wait("bob", "192.0.2.1"); w != l.Max {
+		t.Fatalf("address backoff: %v, want the maximum %v", w, l.Max)
+	}
+	l.Succeed("alice")
+	if w := l.Wait("alice", "198.51.100.7"); w != 0 {
+		t.Fatalf("success did not clear: %v", w)
+	}
+}
+
+func TestCredentialsSessionsAndAudit(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *metadata.DB) {
+		ctx := context.Background()
+		admin := &metadata.User{Username: "root", IsAdmin: true}
+		u := &metadata.User{Username: "alice", Email: "alice@example.test"}
+		for _, x := range []*metadata.User{admin, u} {
+			if err := db.CreateUser(ctx, x); err != nil {
+				t.Fatal(err)
+			}
+		}
+		svc := identity.New(db, &auth.Chain{}, nil, slog.New(slog.DiscardHandler))
+		p, secret, err := svc.CreateAppPassword(ctx, u, "laptop", "192.0.2.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"alice", "alice@example.test"} {
+			if got, err := svc.Login(ctx, identity.LoginRequest{Username: name, Password: secret, AllowAppPassword: true}); err != nil || got.ID != u.ID {
+				t.Fatalf("app password as %s: %v", name, err)
+			}
+		}
+		if _, err := svc.Login(ctx, identity.LoginRequest{Username: "alice", Password: secret}); err == nil {
+			t.Fatal("app password accepted where only account passwords are")
+		}
+		list, _ := db.AppPasswords(ctx, u.ID)
+		if len(list) != 1 || list[0].LastUsedAt.IsZero() {
+			t.Fatalf("app passwords %+v", list)
+		}
+		if err := svc.RevokeAppPassword(ctx, admin, p.ID, ""); err == nil {
+			t.Fatal("revoked someone else's app password")
+		}
+		if err := svc.RevokeAppPassword(ctx, u, p.ID, ""); err != nil {
+			t.Fatal(err)
+		}
+
+		tok, tsecret, err := svc.CreateToken(ctx, admin, "ci", "alice", []string{"files:read"}, time.Hour, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, scopes, err := svc.TokenUser(ctx, tsecret); err != nil || got.ID != u.ID || len(scopes) != 1 {
+			t.Fatalf("token: %v %v %v", got, scopes, err)
+		}
+		db.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+		if _, _, err := svc.TokenUser(ctx, tsecret); !errors.Is(err, auth.ErrInvalidCredentials) {
+			t.Fatalf("expired token: %v", err)
+		}
+		db.Now = time.Now
+		if err := svc.RevokeToken(ctx, admin, tok.ID, ""); err != nil {
+			t.Fatal(err)
+		}
+
+		now := time.Now()
+		for _, id := range []string{"s1", "s2", "s3"} {
+			db.CreateSession(ctx, &metadata.Session{ID: id, UserID: u.ID, CSRFToken: "c", CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour)})
+		}
+		if err := db.DeleteUserSession(ctx, admin.ID, "s1"); err != metadata.ErrNotFound {
+			t.Fatalf("deleted another user's session: %v", err)
+		}
+		db.DeleteUserSession(ctx, u.ID, "s1")
+		db.DeleteOtherSessions(ctx, u.ID, "s2")
+		if ss, _ := db.UserSessions(ctx, u.ID); len(ss) != 1 || ss[0].ID != "s2" {
+			t.Fatalf("sessions left: %+v", ss)
+		}
+
+		all, _ := db.Audit(ctx, metadata.AuditFilter{})
+		page, _ := db.Audit(ctx, metadata.AuditFilter{Limit: 2})
+		rest, _ := db.Audit(ctx, metadata.AuditFilter{Before: page[1].Seq})
+		if len(all) < 5 || len(page) != 2 || len(rest) != len(all)-2 || page[0].Seq <= page[1].Seq {
+			t.Fatalf("audit paging: all %d, page %d, rest %d", len(all), len(page), len(rest))
+		}
+		if ev, _ := db.Audit(ctx, metadata.AuditFilter{Action: "token.create", Actor: "root", Since: now.Add(-time.Minute)}); len(ev) != 1 {
+			t.Fatalf("filtered audit: %d events", len(ev))
+		}
+	})
+}
