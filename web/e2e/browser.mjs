@@ -507,26 +507,28 @@ await scenario('chunked-upload-resume', async (page, m) => {
   assert(n.sha256 === sha(data), 'large.bin hash differs after retries');
   await page.unroute('**/api/v1/uploads/*/chunks/*');
 
-  // Reload in the middle of an upload, then resume by choosing the file again.
+  // Reload in the middle of an upload, then resume by choosing the file
+  // again. Until the reload, chunks from index 2 on are held (never
+  // answered); the reload cancels them.
+  let hold = true, after = 0;
   await page.route('**/api/v1/uploads/*/chunks/*', async (r) => {
     const i = Number(r.request().url().split('/').pop());
-    if (i >= 2) return; // hang: never answered before the reload
+    if (hold && i >= 2) return;
+    if (!hold) after++;
     return r.continue();
   });
+  let stored = 0;
+  const twoStored = new Promise((ok) => page.on('response', (res) => {
+    if (/\/chunks\/\d+$/.test(res.url()) && res.status() === 200 && ++stored === 2) ok();
+  }));
   fs.writeFileSync(file.replace('large', 'resume'), data);
   await page.setInputFiles('#file-input', file.replace('large', 'resume'));
-  await page.waitForFunction(() => {
-    const li = document.querySelector('.transfer[data-name="resume.bin"]');
-    return li && li.querySelector('progress').value > 0;
-  });
-  await page.waitForTimeout(500);
-  await page.unroute('**/api/v1/uploads/*/chunks/*');
+  await twoStored; // chunks 0 and 1 are on the server
   await page.reload();
+  hold = false;
   const box = page.locator('.resume');
   await box.waitFor();
   await shot(page, 'resume-offer');
-  let after = 0;
-  await page.route('**/api/v1/uploads/*/chunks/*', (r) => { after++; return r.continue(); });
   const [chooser] = await Promise.all([page.waitForEvent('filechooser'), box.getByRole('button', { name: /Select the same files/ }).click()]);
   await chooser.setFiles(file.replace('large', 'resume'));
   await waitDone(page, 'resume.bin', 120000);
