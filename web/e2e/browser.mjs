@@ -649,6 +649,24 @@ await scenario('admin-team-space', async (page) => {
   } finally { await ctx3.close(); }
 });
 
+await scenario('sign-in-too-many-attempts', async (page) => {
+  if (!(await hasAdminAPI())) return { skipped: 'the server has no admin API to create a throwaway user' };
+  await api('POST', '/admin/users', { username: 'dave', password: 'dave-password-1' });
+  await page.goto(BASE + '/login');
+  const err = page.locator('#login-error');
+  for (let i = 0; i < 8; i++) {
+    await page.fill('#username', 'dave');
+    await page.fill('#password', 'wrong-' + i);
+    await page.click('button[type=submit]');
+    await page.locator('button[type=submit]:not([disabled])').waitFor();
+    await err.waitFor({ state: 'visible' });
+    if (/too many/i.test(await err.textContent())) break;
+  }
+  const text = await err.textContent();
+  assert(/Too many failed sign-in attempts/.test(text), 'after repeated failures the message is ' + JSON.stringify(text));
+  await shot(page, 'sign-in-too-many-attempts');
+}, { noLogin: true });
+
 await scenario('app-password-with-curl', async (page) => {
   if (!(await hasAdminAPI())) return { skipped: 'the server has no app-password API' };
   await page.goto(BASE + '/settings');
