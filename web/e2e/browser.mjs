@@ -338,6 +338,20 @@ function makePNG(w, h) {
     chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
 }
 
+/** makePDF writes a one-page PDF showing text. */
+function makePDF(text) {
+  const stream = 'BT /F1 24 Tf 40 100 Td (' + text + ') Tj ET';
+  const objs = ['<< /Type /Catalog /Pages 2 0 R >>', '<< /Type /Pages /Kids [3 0 R] /Count 1 >>',
+    '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 300 200] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>',
+    '<< /Length ' + stream.length + ' >>\nstream\n' + stream + '\nendstream', '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>'];
+  let out = '%PDF-1.4\n';
+  const offs = objs.map((o, i) => { const at = out.length; out += (i + 1) + ' 0 obj\n' + o + '\nendobj\n'; return at; });
+  const xref = out.length;
+  out += 'xref\n0 6\n0000000000 65535 f \n' + offs.map((o) => String(o).padStart(10, '0') + ' 00000 n \n').join('');
+  out += 'trailer\n<< /Size 6 /Root 1 0 R >>\nstartxref\n' + xref + '\n%%EOF\n';
+  return Buffer.from(out, 'latin1');
+}
+
 /** unzip reads a zip archive into {name: Buffer} (stored and deflated entries). */
 function unzip(buf) {
   const out = {};
@@ -477,6 +491,18 @@ await scenario('viewer-and-search', async (page) => {
   await page.waitForFunction(() => [...document.querySelectorAll('#file-list img.thumb')].some((i) => i.complete && i.naturalWidth === 2));
   await exactRow(page, 'pixel.png').locator('.name').click();
   await page.waitForFunction(() => document.querySelector('.viewer-img')?.naturalWidth === 2);
+  await page.keyboard.press('Escape');
+  // A PDF opens in a frame with the browser's viewer.
+  const pdf = makePDF('Hello PDF');
+  await put(f.id, 'hello.pdf', pdf);
+  await page.reload();
+  const [res] = await Promise.all([
+    page.waitForResponse((r) => /\/content\?inline=1$/.test(r.url())),
+    exactRow(page, 'hello.pdf').locator('.name').click()]);
+  assert(res.status() === 200 && res.headers()['content-type'] === 'application/pdf', 'PDF response: ' + res.status() + ' ' + res.headers()['content-type']);
+  await page.locator('iframe.viewer-frame').waitFor();
+  await page.waitForTimeout(800);
+  await shot(page, 'viewer-pdf');
   await page.keyboard.press('Escape');
   await page.fill('.search input', 'notes');
   await page.keyboard.press('Enter');
