@@ -527,6 +527,9 @@ await scenario('chunked-upload-resume', async (page, m) => {
     return r.continue();
   });
   await page.setInputFiles('#file-input', file);
+  // Mid-transfer: per-file and overall progress with speed and time left.
+  await page.waitForFunction(() => /left/.test(document.querySelector('.transfer[data-name="large.bin"] .t-status')?.textContent || ''), null, { timeout: 60000 }).catch(() => {});
+  await shot(page, 'uploading');
   await waitDone(page, 'large.bin', 120000);
   m.chunk_puts_with_drops = puts;
   let n = await resolve('/T-chunk/large.bin');
@@ -608,6 +611,24 @@ await scenario('first-paint-1000', async (page, m) => {
     await page.waitForTimeout(100);
   }
   await exactRow(page, 'file-0999.txt').waitFor();
+  // Scroll smoothness: scroll back to the top 200 px per frame and time the frames.
+  const frames = await page.evaluate(() => new Promise((done) => {
+    const v = document.getElementById('file-list');
+    const times = [];
+    let last = performance.now();
+    const step = () => {
+      const now = performance.now();
+      times.push(now - last);
+      last = now;
+      if (v.scrollTop <= 0) { done(times.slice(1).sort((a, b) => a - b)); return; }
+      v.scrollTop -= 200;
+      requestAnimationFrame(step);
+    };
+    requestAnimationFrame(step);
+  }));
+  m.scroll_frames = frames.length;
+  m.scroll_frame_p50_ms = frames[Math.floor(frames.length * 0.5)];
+  m.scroll_frame_p95_ms = frames[Math.floor(frames.length * 0.95)];
   const rows = await page.locator('#file-list .row').count();
   m.rows_in_dom = rows;
   assert(rows < 120, 'rows in DOM: ' + rows + ' (list not virtualized)');
