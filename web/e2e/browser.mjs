@@ -679,6 +679,8 @@ await scenario('admin-team-space', async (page) => {
     await p2.getByText('This folder is empty.').waitFor();
     await p2.setInputFiles('#file-input', [{ name: 'brief.txt', mimeType: 'text/plain', buffer: Buffer.from('team brief') }]);
     await waitDone(p2, 'brief.txt');
+    await exactRow(p2, 'brief.txt').waitFor();
+    await p2.waitForTimeout(300); // let the progress bars finish their transition
     await shot(p2, 'member-sees-team-space');
   } finally { await ctx.close(); }
 
