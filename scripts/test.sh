@@ -55,5 +55,11 @@ if [ -n "$unformatted" ]; then
 fi
 echo "== go vet"
 go vet ./...
+# The browser tests drive Chromium with the npm package playwright-core
+# (Node.js 20 or newer); without it they fail, naming what is missing.
+if [ ! -d web/e2e/node_modules ] && command -v npm >/dev/null; then
+  echo "== npm ci (web/e2e)"
+  (cd web/e2e && npm ci --no-audit --no-fund) || echo "npm ci failed: the browser tests will fail"
+fi
 echo "== go test"
 go test -race -timeout 40m "$@" ./...

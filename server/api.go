@@ -73,6 +73,8 @@ func (s *Server) registerAPI(api prefixed) {
 	authed.HandleFunc("/trash/{id}/restore", s.handleRestore).Methods(http.MethodPost)
 	authed.HandleFunc("/trash/{id}", s.handlePurge).Methods(http.MethodDelete)
 	s.registerUploads(authed)
+	s.registerZip(authed)
+	s.registerThumbs(authed)
 }
 
 type authedRouter struct {
