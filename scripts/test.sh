@@ -17,6 +17,9 @@ packages=(
   chromium chromium-driver
 )
 
+# Node.js and npm drive the browser tests; use the machine's if it has them.
+command -v npm >/dev/null || packages+=(nodejs npm)
+
 sudo=""
 if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
 
