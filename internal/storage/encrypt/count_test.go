@@ -44,3 +44,7 @@ func (o *countingObject) Read(p []byte) (int, error) {
 	o.n.Add(int64(n))
 	return n, err
 }
+
+func (c *countingStore) List(ctx context.Context, fn func(storage.Info) error) error {
+	return c.Store.(storage.Lister).List(ctx, fn)
+}
