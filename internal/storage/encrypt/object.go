@@ -35,11 +35,34 @@ type object struct {
 	left     int64     // plaintext bytes left in the current part
 	innerPos int64     // position of inner, to avoid needless seeks
 	err      error     // sticky integrity error
+
+	// Long sequential reads decrypt ahead in a goroutine (ahead), once
+	// run bytes were read in a row; short ranges never read ahead, so a
+	// 1-byte range still fetches one package.
+	ahead *pipeReader
+	run   int64
+}
+
+// readAheadAfter is how much a reader must read in sequence before
+// decryption runs ahead of it.
+const readAheadAfter = 1 << 20
+
+// stop ends the current stream and any read-ahead; after it returns no
+// goroutine touches inner or innerPos.
+func (o *object) stop() {
+	if o.ahead != nil {
+		o.ahead.Close()
+		o.ahead = nil
+	}
+	o.r = nil
 }
 
 func (o *object) Size() int64 { return o.l.size }
 
-func (o *object) Close() error { return o.inner.Close() }
+func (o *object) Close() error {
+	o.stop()
+	return o.inner.Close()
+}
 
 func (o *object) Seek(offset int64, whence int) (int64, error) {
 	var abs int64
@@ -57,7 +80,8 @@ func (o *object) Seek(offset int64, whence int) (int64, error) {
 		return 0, errors.New("encrypt: seek: negative position")
 	}
 	if abs != o.off {
-		o.r = nil
+		o.stop()
+		o.run = 0
 	}
 	o.off = abs
 	return abs, nil
@@ -109,6 +133,10 @@ func (o *object) Read(p []byte) (int, error) {
 	if o.off >= o.l.size {
 		return 0, io.EOF
 	}
+	if o.r != nil && o.ahead == nil && o.run >= readAheadAfter && o.left > 4*payloadSize {
+		o.ahead = pipelined(o.r)
+		o.r = o.ahead
+	}
 	if o.r == nil {
 		if err := o.start(); err != nil {
 			if o.err != nil {
@@ -123,9 +151,10 @@ func (o *object) Read(p []byte) (int, error) {
 	n, err := o.r.Read(p)
 	o.off += int64(n)
 	o.left -= int64(n)
+	o.run += int64(n)
 	if o.left == 0 {
 		// The next part is a new stream.
-		o.r = nil
+		o.stop()
 		if err == io.EOF {
 			err = nil
 		}
