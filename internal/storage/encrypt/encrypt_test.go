@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/veloxhq/velox/internal/storage"
 	"github.com/veloxhq/velox/internal/storage/encrypt"
@@ -291,6 +292,30 @@ func checkRanges(t *testing.T, s storage.Store, key string, data []byte, offs []
 			if !bytes.Equal(buf, data[off:off+n]) {
 				t.Fatalf("range [%d,%d) differs", off, off+n)
 			}
+		}
+	}
+}
+
+func TestSweepRemovesOrphanKeys(t *testing.T) {
+	ctx := context.Background()
+	inner, _ := newLocal(t)
+	keys := encrypt.NewMemKeys()
+	s := encrypt.New(inner, keys, testRing(t), nil)
+	kept := storagetest.Key()
+	if err := s.Put(ctx, kept, bytes.NewReader([]byte("x")), 1); err != nil {
+		t.Fatal(err)
+	}
+	orphan := storagetest.Key()
+	keys.PutBlobKey(ctx, orphan, encrypt.BlobKey{KeyID: "k1", Size: -1})
+	if err := s.(storage.Parts).PutPart(ctx, "up1", 0, bytes.NewReader([]byte("y")), 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.(storage.Sweeper).Sweep(ctx, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]bool{kept: true, orphan: false, "upload:up1": true} {
+		if _, err := keys.GetBlobKey(ctx, id); (err == nil) != want {
+			t.Errorf("after Sweep, key row %s present = %v, want %v", id, err == nil, want)
 		}
 	}
 }
