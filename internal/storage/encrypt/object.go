@@ -153,6 +153,17 @@ func (o *object) Read(p []byte) (int, error) {
 	o.left -= int64(n)
 	o.run += int64(n)
 	if o.left == 0 {
+		if err == nil {
+			// The stream must end here, with its final package: this
+			// catches a cut at a package boundary even where the
+			// recorded size is unknown. It reads nothing more from inner.
+			var b [1]byte
+			if m, xerr := o.r.Read(b[:]); m > 0 {
+				err = errors.New("data after the end of the stream")
+			} else if xerr != io.EOF {
+				err = xerr
+			}
+		}
 		// The next part is a new stream.
 		o.stop()
 		if err == io.EOF {
