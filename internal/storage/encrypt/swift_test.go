@@ -30,6 +30,13 @@ const swiftSegment = 1 << 20
 // storageURL set, requests go there (a counting proxy).
 func swiftStore(t testing.TB, env testenv.SwiftEnv, storageURL string) *swift.Store {
 	t.Helper()
+	s, _ := swiftStoreP(t, env, storageURL)
+	return s
+}
+
+// swiftStoreP is swiftStore that also returns the container prefix.
+func swiftStoreP(t testing.TB, env testenv.SwiftEnv, storageURL string) (*swift.Store, string) {
+	t.Helper()
 	prefix := "velox-test-" + storagetest.Key()[:8]
 	s, err := swift.New(context.Background(), swift.Config{
 		AuthURL: env.AuthURL, User: env.User, Key: env.Key, StorageURL: storageURL,
@@ -39,7 +46,7 @@ func swiftStore(t testing.TB, env testenv.SwiftEnv, storageURL string) *swift.St
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { dropContainers(t, s, env, prefix) })
-	return s
+	return s, prefix
 }
 
 // dropContainers deletes what a test left and, with the swift command,
@@ -68,16 +75,71 @@ func dropContainers(t testing.TB, s *swift.Store, env testenv.SwiftEnv, prefix s
 
 func swiftBackend(t *testing.T) backend {
 	env := testenv.Swift(t)
-	s := swiftStore(t, env, "")
+	s, prefix := swiftStoreP(t, env, "")
 	c := &countingStore{Store: s}
-	return backend{inner: c, counter: c, tamper: func(t *testing.T, key string, edit func([]byte) []byte) {
-		// Straight to the cluster, bypassing encryption.
-		raw := storagetest.ReadAll(t, s, key)
-		b := edit(raw)
-		if err := s.Put(context.Background(), key, bytes.NewReader(b), int64(len(b))); err != nil {
-			t.Fatal(err)
+	api := newSwiftAPI(t, env)
+	return backend{inner: c, counter: c,
+		raw: func(t *testing.T, key string) []byte {
+			_, b := api.find(t, prefix, key)
+			return b
+		},
+		tamper: func(t *testing.T, key string, edit func([]byte) []byte) {
+			// Straight to the cluster with the Swift API: the edited
+			// bytes replace the object (a large object's manifest too).
+			path, b := api.find(t, prefix, key)
+			api.do(t, http.MethodPut, path, edit(b), http.StatusCreated)
+		}}
+}
+
+// swiftAPI speaks the Swift API with no code of the store's.
+type swiftAPI struct {
+	url, token string
+}
+
+func newSwiftAPI(t *testing.T, env testenv.SwiftEnv) *swiftAPI {
+	req, _ := http.NewRequest(http.MethodGet, env.AuthURL, nil)
+	req.Header.Set("X-Auth-User", env.User)
+	req.Header.Set("X-Auth-Key", env.Key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	a := &swiftAPI{url: resp.Header.Get("X-Storage-Url"), token: resp.Header.Get("X-Auth-Token")}
+	if a.url == "" || a.token == "" {
+		t.Fatalf("swift auth: %s", resp.Status)
+	}
+	return a
+}
+
+func (a *swiftAPI) do(t *testing.T, method, path string, body []byte, want int) ([]byte, int) {
+	t.Helper()
+	req, _ := http.NewRequest(method, a.url+path, bytes.NewReader(body))
+	req.Header.Set("X-Auth-Token", a.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if want != 0 && resp.StatusCode != want {
+		t.Fatalf("%s %s: %s", method, path, resp.Status)
+	}
+	return b, resp.StatusCode
+}
+
+// find returns the path and bytes of key in one of the prefix's containers.
+func (a *swiftAPI) find(t *testing.T, prefix, key string) (string, []byte) {
+	t.Helper()
+	list, _ := a.do(t, http.MethodGet, "?format=plain&prefix="+url.QueryEscape(prefix), nil, 0)
+	for _, c := range strings.Fields(string(list)) {
+		path := "/" + c + "/" + key
+		if b, code := a.do(t, http.MethodGet, path, nil, 0); code == http.StatusOK {
+			return path, b
 		}
-	}}
+	}
+	t.Fatalf("object %s not found under containers %s*", key, prefix)
+	return "", nil
 }
 
 func TestConformanceSwift(t *testing.T) {
