@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/veloxhq/velox/internal/files"
+	"github.com/veloxhq/velox/internal/storage"
 )
 
 // statusOf maps error codes to HTTP statuses.
@@ -32,6 +33,7 @@ const (
 	codeUnauthorized        = "unauthorized"
 	codeRangeNotSatisfiable = "range_not_satisfiable"
 	codeInternal            = "internal"
+	codeCorrupt             = "corrupt"
 	codeTooManyAttempts     = "too_many_attempts"
 )
 
@@ -74,6 +76,12 @@ func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		writeError(w, http.StatusRequestEntityTooLarge, files.CodeTooLarge, "The upload is larger than this server accepts.")
+		return
+	}
+	if errors.Is(err, storage.ErrCorrupt) {
+		// The error names the blob, so the log says which one to restore.
+		s.Logger.Error("stored file failed its integrity check", "method", r.Method, "path", r.URL.Path, "request_id", requestID(r), "err", err)
+		writeError(w, http.StatusInternalServerError, codeCorrupt, "The stored contents of this file failed an integrity check; ask an administrator to restore it.")
 		return
 	}
 	s.Logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "request_id", requestID(r), "err", err)

@@ -15,6 +15,7 @@ import (
 	"github.com/veloxhq/velox/auth/local"
 	"github.com/veloxhq/velox/internal/files"
 	"github.com/veloxhq/velox/internal/metadata"
+	"github.com/veloxhq/velox/internal/storage/encrypt"
 )
 
 const adminUsage = `Usage: velox admin [flags] <command>
@@ -26,6 +27,8 @@ Commands:
   user enable NAME                             enable a user
   user passwd NAME [--password-stdin]          set a new password (generated unless --password-stdin)
   gc [--grace 24h]                             remove stored blobs no metadata references, older than grace
+  keys rotate [--batch 500]                    re-wrap every data key under the active master key (resumable)
+  encrypt-existing                             encrypt blobs stored before encryption was enabled (online, resumable)
 
 Flags (same as velox serve): --config, --data, --db-driver, --db-dsn
 `
@@ -39,7 +42,9 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	rest := fs.Args()
-	if len(rest) == 0 || (rest[0] != "gc" && (rest[0] != "user" || len(rest) < 2)) {
+	known := len(rest) > 0 && (rest[0] == "gc" || rest[0] == "encrypt-existing" ||
+		(rest[0] == "user" && len(rest) >= 2) || (len(rest) >= 2 && rest[0] == "keys" && rest[1] == "rotate"))
+	if !known {
 		fs.Usage()
 		return errors.New("admin: missing or unknown command")
 	}
@@ -47,13 +52,18 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	a, err := openApp(ctx, cfg)
+	a, err := openApp(ctx, cfg, newLogger(cfg, stderr))
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	if rest[0] == "gc" {
+	switch rest[0] {
+	case "gc":
 		return adminGC(ctx, a, rest[1:], stdout)
+	case "keys":
+		return adminRotate(ctx, a, rest[2:], stdout)
+	case "encrypt-existing":
+		return adminEncryptExisting(ctx, a, stdout)
 	}
 	return adminUser(ctx, a.db, rest[1], rest[2:], os.Stdin, stdout)
 }
@@ -197,5 +207,40 @@ func adminUser(ctx context.Context, db *metadata.DB, cmd string, args []string, 
 	default:
 		return fmt.Errorf("unknown command \"user %s\"\n%s", cmd, adminUsage)
 	}
+	return nil
+}
+
+func adminRotate(ctx context.Context, a *app, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("velox admin keys rotate", flag.ContinueOnError)
+	batch := fs.Int("batch", 500, "data keys re-wrapped per batch")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if a.ring == nil {
+		return errors.New("keys rotate: encryption is not enabled")
+	}
+	fmt.Fprintf(stdout, "re-wrapping data keys under master key %s\n", a.ring.ActiveID())
+	st, err := encrypt.Rotate(ctx, a.db, a.ring, *batch, func(st encrypt.RotateStats) {
+		fmt.Fprintf(stdout, "  %d re-wrapped, %d already current\n", st.Rewrapped, st.Current)
+	})
+	if err != nil {
+		return fmt.Errorf("keys rotate: %w (run it again to resume)", err)
+	}
+	fmt.Fprintf(stdout, "done: %d re-wrapped, %d already current, %d changed meanwhile; master keys other than %s can now be removed\n",
+		st.Rewrapped, st.Current, st.Skipped, a.ring.ActiveID())
+	return nil
+}
+
+func adminEncryptExisting(ctx context.Context, a *app, stdout io.Writer) error {
+	if a.ring == nil {
+		return errors.New("encrypt-existing: encryption is not enabled")
+	}
+	st, err := encrypt.EncryptExisting(ctx, a.blobs, func(st encrypt.MigrateStats) {
+		fmt.Fprintf(stdout, "  %d encrypted (%d bytes), %d already encrypted\n", st.Encrypted, st.Bytes, st.AlreadyEncrypted)
+	})
+	if err != nil {
+		return fmt.Errorf("encrypt-existing: %w (run it again to resume)", err)
+	}
+	fmt.Fprintf(stdout, "done: %d blobs encrypted (%d bytes), %d already encrypted\n", st.Encrypted, st.Bytes, st.AlreadyEncrypted)
 	return nil
 }

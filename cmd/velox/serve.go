@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -23,6 +24,7 @@ import (
 	"github.com/veloxhq/velox/internal/files"
 	"github.com/veloxhq/velox/internal/metadata"
 	"github.com/veloxhq/velox/internal/storage"
+	"github.com/veloxhq/velox/internal/storage/encrypt"
 	localstore "github.com/veloxhq/velox/internal/storage/local"
 	"github.com/veloxhq/velox/internal/storage/swift"
 	"github.com/veloxhq/velox/server"
@@ -80,9 +82,12 @@ type app struct {
 	cfg   *config.Config
 	db    *metadata.DB
 	blobs storage.Store
+	// masterKey is set to the ID of a master key generated on this start.
+	masterKey string
+	ring      *encrypt.Keyring
 }
 
-func openApp(ctx context.Context, c *config.Config) (*app, error) {
+func openApp(ctx context.Context, c *config.Config, logger *slog.Logger) (*app, error) {
 	if err := os.MkdirAll(c.Data, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
@@ -107,7 +112,77 @@ func openApp(ctx context.Context, c *config.Config) (*app, error) {
 		db.Close()
 		return nil, err
 	}
-	return &app{cfg: c, db: db, blobs: blobs}, nil
+	a := &app{cfg: c, db: db, blobs: blobs}
+	if err := a.encrypt(ctx, logger); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// encrypt wraps a.blobs in the encrypting store, loading master keys from
+// the configured files and VELOX_MASTER_KEYS, or from <data>/master.key,
+// which it generates for an installation without encrypted blobs. It
+// fails rather than start with keys that cannot read what is stored.
+func (a *app) encrypt(ctx context.Context, logger *slog.Logger) error {
+	ec := a.cfg.Encryption
+	samples, err := a.db.MasterKeySamples(ctx)
+	if err != nil {
+		return fmt.Errorf("encryption: %w", err)
+	}
+	if !ec.Enabled {
+		if len(samples) > 0 {
+			return errors.New("encryption: encryption.enabled is false but stored blobs are encrypted; enable it and configure their master keys")
+		}
+		return nil
+	}
+	var keys []encrypt.MasterKey
+	for _, f := range ec.MasterKeyFiles {
+		ks, err := encrypt.LoadMasterKeyFile(f)
+		if err != nil {
+			return fmt.Errorf("encryption: %w", err)
+		}
+		keys = append(keys, ks...)
+	}
+	if ec.MasterKeys != "" {
+		ks, err := encrypt.ParseMasterKeys(ec.MasterKeys)
+		if err != nil {
+			return fmt.Errorf("encryption: VELOX_MASTER_KEYS: %w", err)
+		}
+		keys = append(keys, ks...)
+	}
+	if len(keys) == 0 {
+		path := filepath.Join(a.cfg.Data, "master.key")
+		ks, err := encrypt.LoadMasterKeyFile(path)
+		switch {
+		case err == nil:
+			keys = ks
+		case errors.Is(err, fs.ErrNotExist) && len(samples) == 0:
+			k, err := encrypt.GenerateMasterKeyFile(path, time.Now())
+			if err != nil {
+				return fmt.Errorf("encryption: %w", err)
+			}
+			keys = []encrypt.MasterKey{k}
+			a.masterKey = k.ID
+			if logger != nil {
+				logger.Warn("generated a master key for encryption at rest; back it up apart from the database", "file", path, "key_id", k.ID)
+			}
+		case errors.Is(err, fs.ErrNotExist):
+			return fmt.Errorf("encryption: stored blobs are encrypted but no master key is configured and %s is missing", path)
+		default:
+			return fmt.Errorf("encryption: %w", err)
+		}
+	}
+	ring, err := encrypt.NewKeyring(keys, ec.ActiveKeyID)
+	if err != nil {
+		return fmt.Errorf("encryption: %w", err)
+	}
+	if err := encrypt.CheckKeys(ctx, a.db, ring); err != nil {
+		return fmt.Errorf("encryption: %w", err)
+	}
+	a.ring = ring
+	a.blobs = encrypt.New(a.blobs, a.db, ring, logger)
+	return nil
 }
 
 func (a *app) Close() error { return a.db.Close() }
@@ -124,7 +199,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	logger := newLogger(cfg, stderr)
-	a, err := openApp(ctx, cfg)
+	a, err := openApp(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}

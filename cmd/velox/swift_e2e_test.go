@@ -399,7 +399,7 @@ func openTestApp(t *testing.T, data string, env map[string]string) *app {
 	cfg.Data = data
 	cfg.DB.DSN = ""
 	cfg.Resolve()
-	a, err := openApp(context.Background(), cfg)
+	a, err := openApp(context.Background(), cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

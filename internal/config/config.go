@@ -43,6 +43,25 @@ type Config struct {
 	Auth    Auth    `yaml:"auth"`
 	Quota   Quota   `yaml:"quota"`
 	Uploads Uploads `yaml:"uploads"`
+
+	Encryption Encryption `yaml:"encryption"`
+}
+
+// Encryption configures encryption at rest of file contents.
+type Encryption struct {
+	// Enabled encrypts new blobs. It cannot be turned off once blobs are
+	// encrypted: start-up fails instead of serving ciphertext.
+	Enabled bool `yaml:"enabled"`
+	// MasterKeyFiles hold "id:base64key" lines. With no file and no
+	// VELOX_MASTER_KEYS, <data>/master.key is used, and generated on the
+	// first start of an installation without encrypted blobs.
+	MasterKeyFiles []string `yaml:"master_key_files"`
+	// ActiveKeyID names the master key that wraps new data keys; empty
+	// means the last key loaded.
+	ActiveKeyID string `yaml:"active_key_id"`
+	// MasterKeys comes only from the environment variable
+	// VELOX_MASTER_KEYS ("id:base64key,..."), never from the file.
+	MasterKeys string `yaml:"-"`
 }
 
 // GC configures the removal of stored blobs that no metadata references
@@ -170,7 +189,8 @@ func Default() *Config {
 		GC:      GC{Interval: time.Hour, Grace: 24 * time.Hour},
 		Auth: Auth{Providers: []string{"local"}, LDAP: LDAP{SyncInterval: 15 * time.Minute},
 			RateLimit: RateLimit{AccountFailures: 5, IPFailures: 20, MaxBackoff: 15 * time.Minute}},
-		Uploads: Uploads{SessionTTL: 24 * time.Hour},
+		Uploads:    Uploads{SessionTTL: 24 * time.Hour},
+		Encryption: Encryption{Enabled: true},
 	}
 	c.Storage.Backend = "local"
 	return c
@@ -194,6 +214,7 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 	if err := applyEnv(reflect.ValueOf(c).Elem(), "VELOX", getenv); err != nil {
 		return nil, err
 	}
+	c.Encryption.MasterKeys = getenv("VELOX_MASTER_KEYS")
 	return c, nil
 }
 
@@ -345,6 +366,9 @@ func (c *Config) Validate() error {
 	}
 	if c.HTTP.MaxUploadBytes < 0 {
 		bad("http.max_upload_bytes: must not be negative")
+	}
+	if !c.Encryption.Enabled && (len(c.Encryption.MasterKeyFiles) > 0 || c.Encryption.MasterKeys != "") {
+		bad("encryption: master keys are configured but encryption.enabled is false")
 	}
 	errs = append(errs, c.validateAuth()...)
 	return errors.Join(errs...)

@@ -39,7 +39,7 @@ func keys(t reflect.Type, prefix string) []string {
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		k := strings.Split(f.Tag.Get("yaml"), ",")[0]
-		if k == "" {
+		if k == "" || k == "-" { // "-": set from the environment only
 			continue
 		}
 		if f.Type.Kind() == reflect.Struct {

@@ -24,6 +24,10 @@ var (
 	// ErrPartTooSmall is returned by Parts.CompleteParts when a part other
 	// than the last is smaller than MinPartSize.
 	ErrPartTooSmall = errors.New("storage: upload part too small")
+	// ErrCorrupt is returned when stored bytes fail an integrity check,
+	// such as an encrypted blob that was altered or truncated. Readers
+	// get this error instead of altered data.
+	ErrCorrupt = errors.New("storage: blob is corrupt")
 )
 
 // Store keeps immutable blobs addressed by key. Implementations must be safe

@@ -1,0 +1,200 @@
+package encrypt
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+
+	"github.com/minio/sio"
+
+	"github.com/veloxhq/velox/internal/storage"
+)
+
+// layout places the DARE stream of each part in the stored object.
+type layout struct {
+	parts  []int64 // plaintext size of each part
+	pstart []int64 // plaintext offset of each part
+	cstart []int64 // ciphertext offset of each part
+	size   int64   // plaintext size
+}
+
+// object decrypts a stored blob. It reads lazily: Seek only records the
+// position, and the first Read after it seeks the inner object to the
+// start of the package holding that position, so a range costs only the
+// packages it touches.
+type object struct {
+	s     *Store
+	key   string
+	inner storage.Object
+	dk    []byte
+	l     *layout
+
+	off      int64     // plaintext position
+	r        io.Reader // decrypts the current part from off, or nil
+	left     int64     // plaintext bytes left in the current part
+	innerPos int64     // position of inner, to avoid needless seeks
+	err      error     // sticky integrity error
+
+	// Long sequential reads decrypt ahead in a goroutine (ahead), once
+	// run bytes were read in a row; short ranges never read ahead, so a
+	// 1-byte range still fetches one package.
+	ahead *pipeReader
+	run   int64
+}
+
+// readAheadAfter is how much a reader must read in sequence before
+// decryption runs ahead of it.
+const readAheadAfter = 1 << 20
+
+// stop ends the current stream and any read-ahead; after it returns no
+// goroutine touches inner or innerPos.
+func (o *object) stop() {
+	if o.ahead != nil {
+		o.ahead.Close()
+		o.ahead = nil
+	}
+	o.r = nil
+}
+
+func (o *object) Size() int64 { return o.l.size }
+
+func (o *object) Close() error {
+	o.stop()
+	return o.inner.Close()
+}
+
+func (o *object) Seek(offset int64, whence int) (int64, error) {
+	var abs int64
+	switch whence {
+	case io.SeekStart:
+		abs = offset
+	case io.SeekCurrent:
+		abs = o.off + offset
+	case io.SeekEnd:
+		abs = o.l.size + offset
+	default:
+		return 0, errors.New("encrypt: seek: invalid whence")
+	}
+	if abs < 0 {
+		return 0, errors.New("encrypt: seek: negative position")
+	}
+	if abs != o.off {
+		o.stop()
+		o.run = 0
+	}
+	o.off = abs
+	return abs, nil
+}
+
+// start prepares o.r to decrypt from o.off.
+func (o *object) start() error {
+	l := o.l
+	// The part holding off: the last one starting at or before it that
+	// is not empty.
+	i := sort.Search(len(l.parts), func(i int) bool { return l.pstart[i] > o.off }) - 1
+	for i >= 0 && l.parts[i] == 0 {
+		i--
+	}
+	if i < 0 || o.off >= l.pstart[i]+l.parts[i] {
+		return io.EOF
+	}
+	within := o.off - l.pstart[i]
+	pkg := within / payloadSize
+	cpos := l.cstart[i] + pkg*packageSize
+	cend := l.cstart[i] + encSize(l.parts[i])
+	if cpos != o.innerPos {
+		if _, err := o.inner.Seek(cpos, io.SeekStart); err != nil {
+			return err
+		}
+		o.innerPos = cpos
+	}
+	seq := uint32(i)<<partSeqShift + uint32(pkg)
+	// The counting reader keeps innerPos true whatever sio reads ahead.
+	src := &posReader{r: io.LimitReader(o.inner, cend-cpos), pos: &o.innerPos}
+	dr, err := sio.DecryptReader(src, config(o.dk, seq))
+	if err != nil {
+		return err
+	}
+	if skip := within % payloadSize; skip > 0 {
+		if _, err := io.CopyN(io.Discard, dr, skip); err != nil {
+			return o.fail(err)
+		}
+	}
+	o.r = dr
+	o.left = l.parts[i] - within
+	return nil
+}
+
+func (o *object) Read(p []byte) (int, error) {
+	if o.err != nil {
+		return 0, o.err
+	}
+	if o.off >= o.l.size {
+		return 0, io.EOF
+	}
+	if o.r != nil && o.ahead == nil && o.run >= readAheadAfter && o.left > 4*payloadSize {
+		o.ahead = pipelined(o.r)
+		o.r = o.ahead
+	}
+	if o.r == nil {
+		if err := o.start(); err != nil {
+			if o.err != nil {
+				return 0, o.err
+			}
+			return 0, err
+		}
+	}
+	if int64(len(p)) > o.left {
+		p = p[:o.left]
+	}
+	n, err := o.r.Read(p)
+	o.off += int64(n)
+	o.left -= int64(n)
+	o.run += int64(n)
+	if o.left == 0 {
+		if err == nil {
+			// The stream must end here, with its final package: this
+			// catches a cut at a package boundary even where the
+			// recorded size is unknown. It reads nothing more from inner.
+			var b [1]byte
+			if m, xerr := o.r.Read(b[:]); m > 0 {
+				err = errors.New("data after the end of the stream")
+			} else if xerr != io.EOF {
+				err = xerr
+			}
+		}
+		// The next part is a new stream.
+		o.stop()
+		if err == io.EOF {
+			err = nil
+		}
+	}
+	if err != nil {
+		return n, o.fail(err)
+	}
+	return n, nil
+}
+
+// fail turns an error while decrypting into ErrCorrupt: an authentication
+// failure, or the object ending early. Errors of the backend pass through.
+func (o *object) fail(err error) error {
+	var se sio.Error
+	switch {
+	case errors.As(err, &se), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		o.err = o.s.corrupt(o.key, fmt.Errorf("at offset %d: %v", o.off, err))
+		return o.err
+	}
+	return err
+}
+
+type posReader struct {
+	r   io.Reader
+	pos *int64
+}
+
+func (p *posReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	*p.pos += int64(n)
+	return n, err
+}
