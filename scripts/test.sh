@@ -65,4 +65,6 @@ if [ ! -d web/e2e/node_modules ] && command -v npm >/dev/null; then
   (cd web/e2e && npm ci --no-audit --no-fund) || echo "npm ci failed: the browser tests will fail"
 fi
 echo "== go test"
-go test -race -timeout 40m "$@" ./...
+# -count=1: several tests build and run the velox binary, which the test
+# cache cannot see, so cached results could hide a regression.
+go test -race -count=1 -timeout 40m "$@" ./...
