@@ -85,13 +85,17 @@ type Config struct {
 	// (or the prefix) later hides existing blobs, so pick it once.
 	Shards int
 	// SegmentSize is the size of Static Large Object segments; default
-	// 64 MiB. Put holds up to Concurrency segments in memory.
+	// 64 MiB. Segments are streamed, never held in memory, so it only
+	// sets how much a failed segment costs and how many segments a blob
+	// has (at most 1000, Swift's default limit).
 	SegmentSize int64
 	// LargeObjectThreshold is the size above which a blob is stored as a
 	// Static Large Object; default 64 MiB. Swift refuses single objects
 	// above 5 GiB, so it must stay below that.
 	LargeObjectThreshold int64
-	// Concurrency bounds parallel segment uploads per Put; default 4.
+	// Concurrency bounds the segment PUTs of one Put in flight at once;
+	// default 4. One segment streams from the source while earlier ones
+	// wait for Swift to store their replicas and answer.
 	Concurrency int
 
 	// Timeout aborts a request when Swift sends no response or no body
@@ -134,7 +138,6 @@ type Store struct {
 	retries     int
 
 	containers sync.Map // names of containers known to exist
-	buffers    sync.Pool
 }
 
 // New returns a Store for cfg. It does not contact Swift, so a service can
@@ -217,10 +220,6 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		threshold:   cfg.LargeObjectThreshold,
 		concurrency: cfg.Concurrency,
 		retries:     cfg.Retries,
-	}
-	s.buffers.New = func() any {
-		b := make([]byte, s.segmentSize)
-		return &b
 	}
 	return s, nil
 }

@@ -862,7 +862,6 @@ func TestSweepFake(t *testing.T) {
 	s := fakeStore(t)
 	// The fake serves whole large objects correctly, which is all this needs.
 	s.segmentSize, s.threshold = testSegment, testSegment
-	s.buffers.New = func() any { b := make([]byte, testSegment); return &b }
 	testSweep(t, s)
 }
 
