@@ -206,7 +206,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		Retries:        1,
 		ConnectTimeout: cfg.Timeout,
 		Timeout:        cfg.Timeout,
-		Transport:      tr,
+		Transport:      rawBodyTransport{tr},
 		UserAgent:      "velox",
 	}
 	width := len(strconv.FormatInt(int64(cfg.Shards-1), 16))
@@ -249,6 +249,31 @@ func transport(cfg Config) (*http.Transport, error) {
 		// sent, so even a streamed upload can be replayed after re-auth.
 		ExpectContinueTimeout: 5 * time.Second,
 	}, nil
+}
+
+// rawBodyTransport hands the response body of requests marked with a
+// rawBodySlot to the caller as it comes from the transport. ncw wraps
+// every response body in an idle-timeout reader that runs each Read in a
+// new goroutine, which costs more than the read itself for object data;
+// object GETs read the raw body instead, with a cheaper watchdog of their
+// own (see object.open). Embedding *http.Transport keeps the
+// CancelRequest and CloseIdleConnections methods ncw looks for.
+type rawBodyTransport struct{ *http.Transport }
+
+// rawBodySlot receives the body of the last response to a request whose
+// context carries it.
+type rawBodySlot struct{ body io.ReadCloser }
+
+type rawBodyKey struct{}
+
+func (t rawBodyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.Transport.RoundTrip(req)
+	if err == nil {
+		if slot, ok := req.Context().Value(rawBodyKey{}).(*rawBodySlot); ok {
+			slot.body = resp.Body
+		}
+	}
+	return resp, err
 }
 
 // shard returns the shard number of a key. The hash must never change:
