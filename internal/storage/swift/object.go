@@ -119,8 +119,11 @@ func (o *object) Read(p []byte) (int, error) {
 				return 0, translate("read", o.name, err)
 			}
 		}
+		// Only time spent waiting for Swift counts, not the caller's
+		// pauses between Reads.
 		o.dog.kick()
 		n, err := o.body.Read(p)
+		o.dog.stop()
 		o.off += int64(n)
 		if err == nil {
 			return n, nil
@@ -205,7 +208,7 @@ func newWatchdog(d time.Duration, f func()) *watchdog {
 	return w
 }
 
-// kick restarts the countdown.
+// kick starts the countdown again.
 func (w *watchdog) kick() { w.t.Reset(w.d) }
 
 // fired reports whether the timeout struck.
