@@ -167,23 +167,10 @@ func (s *Server) serveContent(w http.ResponseWriter, r *http.Request, name, ctyp
 		http.ServeContent(w, r, "", mtime, f.OSFile())
 		return
 	}
-	http.ServeContent(w, r, "", mtime, readSeeker{ctx: r.Context(), obj: obj})
+	ra := newReadAhead(r.Context(), obj)
+	defer ra.Close()
+	http.ServeContent(readAheadWriter{w, ra}, r, "", mtime, ra)
 }
-
-// readSeeker stops serving when the client goes away.
-type readSeeker struct {
-	ctx context.Context
-	obj storage.Object
-}
-
-func (rs readSeeker) Read(p []byte) (int, error) {
-	if err := rs.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return rs.obj.Read(p)
-}
-
-func (rs readSeeker) Seek(off int64, whence int) (int64, error) { return rs.obj.Seek(off, whence) }
 
 func (s *Server) handleDownload(w http.ResponseWriter, r *http.Request) {
 	n, obj, err := s.Files.Open(r.Context(), UserFrom(r), mux.Vars(r)["id"])

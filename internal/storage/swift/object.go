@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	ncw "github.com/ncw/swift/v2"
@@ -83,19 +84,20 @@ type object struct {
 
 	off    int64
 	body   io.ReadCloser // open response from off, or nil
-	cancel func()        // ends the request behind body
+	closer io.Closer     // closes the response as ncw handed it over
+	dog    *watchdog     // idle timeout of body
 	closed bool
 }
 
-// closeBody ends the current GET, if any. Cancelling its context too makes
-// sure a read stuck in ncw's idle-timeout goroutine returns.
+// closeBody ends the current GET, if any.
 func (o *object) closeBody() error {
 	if o.body == nil {
 		return nil
 	}
+	o.dog.stop()
 	err := o.body.Close()
-	o.cancel()
-	o.body, o.cancel = nil, nil
+	o.closer.Close()
+	o.body, o.closer, o.dog = nil, nil, nil
 	return err
 }
 
@@ -117,10 +119,17 @@ func (o *object) Read(p []byte) (int, error) {
 				return 0, translate("read", o.name, err)
 			}
 		}
+		// Only time spent waiting for Swift counts, not the caller's
+		// pauses between Reads.
+		o.dog.kick()
 		n, err := o.body.Read(p)
+		o.dog.stop()
 		o.off += int64(n)
 		if err == nil {
 			return n, nil
+		}
+		if o.dog.fired() {
+			err = ncw.TimeoutError
 		}
 		o.closeBody()
 		if err == io.EOF {
@@ -138,7 +147,10 @@ func (o *object) Read(p []byte) (int, error) {
 	}
 }
 
-// open starts a GET at o.off.
+// open starts a GET at o.off. ncw's Call authenticates, re-authenticates
+// on 401 and checks the status; the body is read from the transport
+// directly (see rawBodyTransport), under a watchdog that cancels the
+// request when Swift sends nothing for the connection's Timeout.
 func (o *object) open() error {
 	h := ncw.Headers{}
 	if o.off > 0 {
@@ -146,6 +158,8 @@ func (o *object) open() error {
 	}
 	return o.s.retry(o.ctx, func() error {
 		ctx, cancel := context.WithCancel(o.ctx)
+		slot := &rawBodySlot{}
+		ctx = context.WithValue(ctx, rawBodyKey{}, slot)
 		resp, _, err := o.s.call(ctx, ncw.RequestOpts{Container: o.container, ObjectName: o.name, Operation: "GET", Headers: h})
 		if err != nil {
 			cancel()
@@ -159,10 +173,48 @@ func (o *object) open() error {
 			cancel()
 			return fmt.Errorf("range request at %d answered with %s", o.off, resp.Status)
 		}
-		o.body, o.cancel = resp.Body, cancel
+		body := slot.body
+		if body == nil { // a transport that is not ours: ncw's reader then
+			body = resp.Body
+		}
+		o.body, o.closer = body, closerFunc(func() error {
+			cancel()
+			return resp.Body.Close()
+		})
+		o.dog = newWatchdog(o.s.conn.Timeout, cancel)
 		return nil
 	})
 }
+
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }
+
+// watchdog calls a function when it has not been kicked for a while. It
+// is an idle timeout for a response body that costs one timer reset per
+// Read, where ncw's runs every Read in a goroutine of its own.
+type watchdog struct {
+	d    time.Duration
+	t    *time.Timer
+	fire atomic.Bool
+}
+
+func newWatchdog(d time.Duration, f func()) *watchdog {
+	w := &watchdog{d: d}
+	w.t = time.AfterFunc(d, func() {
+		w.fire.Store(true)
+		f()
+	})
+	return w
+}
+
+// kick starts the countdown again.
+func (w *watchdog) kick() { w.t.Reset(w.d) }
+
+// fired reports whether the timeout struck.
+func (w *watchdog) fired() bool { return w.fire.Load() }
+
+func (w *watchdog) stop() { w.t.Stop() }
 
 // Seek implements io.Seeker without any request: the next Read starts a
 // new GET at the new offset.

@@ -161,9 +161,9 @@ func (s *Store) upload(ctx context.Context, container, name string, size int64, 
 			err = fmt.Errorf("container %s was missing: %w", container, errRecreated)
 		}
 		if err == nil && etag == "" && params == nil {
-			if ub, ok := body.(*uploadBody); ok {
+			if sb, ok := body.(interface{ md5Sum() string }); ok {
 				got := strings.Trim(strings.ToLower(h["Etag"]), `"`)
-				if want := hex.EncodeToString(ub.md5.Sum(nil)); got != want {
+				if want := sb.md5Sum(); got != want {
 					// The corrupt object is visible already: take it away.
 					s.deleteObjects(ctx, container, []string{name})
 					err = finalError{fmt.Errorf("object %s/%s: Swift stored MD5 %s, sent %s", container, name, got, want)}
@@ -200,10 +200,15 @@ type segment struct {
 }
 
 // putLarge stores r (size bytes, or -1 if unknown) as a Static Large
-// Object: SegmentSize segments uploaded with up to Concurrency in flight,
-// each held in a pooled buffer, then the manifest. On any failure the
-// segments already stored are deleted. A blob of unknown size that turns
-// out to fit in one segment below the threshold is stored plainly.
+// Object, streaming each segment straight from r: nothing is buffered, so
+// memory does not depend on SegmentSize, Concurrency or the number of
+// uploads. Segments go up one after the other, pipelined: as soon as the
+// last byte of segment i has been handed to Swift, segment i+1 starts,
+// while segment i still waits for Swift to store its replicas and answer.
+// Up to Concurrency segment PUTs are in flight. A segment that fails after
+// its first byte was read cannot be sent again, so the Put fails; on any
+// failure the segments already started are deleted, and the manifest is
+// written only after every segment is stored.
 func (s *Store) putLarge(ctx context.Context, key string, r io.Reader, size int64) error {
 	segContainer := s.segmentContainer(key)
 	if err := s.ensureContainer(ctx, segContainer); err != nil {
@@ -250,58 +255,38 @@ func (s *Store) putLarge(ctx context.Context, key string, r io.Reader, size int6
 			fail(uctx.Err())
 			continue
 		}
-		bufp := s.buffers.Get().(*[]byte)
-		release := func() {
-			s.buffers.Put(bufp)
-			<-slots
-		}
+		// Segment i reads r alone: segment i-1 has handed over its last
+		// byte, and its body refuses any further Read.
 		want := s.segmentSize
-		if size >= 0 && size-total < want {
-			want = size - total
-		}
-		n, err := io.ReadFull(pr, (*bufp)[:want])
-		total += int64(n)
 		last := false
-		switch {
-		case err == io.EOF || err == io.ErrUnexpectedEOF:
+		if size >= 0 && size-total <= want {
+			want, last = size-total, true
+		}
+		body := &segmentBody{sent: make(chan struct{})}
+		if last {
+			// The last segment also checks that r ends where it should.
+			body.ub = &uploadBody{r: pr, size: want, md5: md5.New()}
+		} else {
+			body.ub = &uploadBody{r: io.LimitReader(pr, want), size: -1, md5: md5.New()}
 			if size >= 0 {
-				err = fmt.Errorf("got %d bytes, want %d: %w", total, size, storage.ErrSizeMismatch)
-				break
+				body.ub.r, body.ub.size = &exactReader{r: pr, n: want, total: size, before: total}, want
 			}
-			last, err = true, nil
-		case err == nil:
-			var more bool
-			more, err = pr.more()
-			if size >= 0 && total == size && more {
-				err = fmt.Errorf("got more than %d bytes: %w", size, storage.ErrSizeMismatch)
-			}
-			last = !more
 		}
-		if err != nil {
-			release()
-			fail(err)
-			break
-		}
-		if n == 0 { // the previous segment ended exactly at EOF
-			release()
-			break
-		}
-		if last && i == 0 && total <= s.threshold {
-			err := s.putBytes(uctx, s.container(key), key, (*bufp)[:n], nil)
-			release()
-			return err
-		}
-		data := (*bufp)[:n]
 		name := fmt.Sprintf("%s%08d", base, i)
 		// A PUT that failed on our side may still have been stored,
 		// so cleanup covers every segment started.
 		launched = append(launched, name)
+		done := make(chan struct{})
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			defer release()
-			etag := md5Hex(data)
-			if err := s.putBytesMD5(uctx, segContainer, name, data, nil, etag); err != nil {
+			defer func() { <-slots }()
+			defer close(done)
+			etag, err := s.putSegment(uctx, segContainer, name, body)
+			if err != nil {
+				if rerr := body.readErr(); rerr != nil {
+					err = rerr // the reader's error says more than the request's
+				}
 				fail(fmt.Errorf("segment %d: %w", i, err))
 				return
 			}
@@ -310,10 +295,39 @@ func (s *Store) putLarge(ctx context.Context, key string, r io.Reader, size int6
 			for len(segs) <= i {
 				segs = append(segs, segment{})
 			}
-			segs[i] = segment{Path: segContainer + "/" + name, Etag: etag, Size: int64(len(data))}
+			segs[i] = segment{Path: segContainer + "/" + name, Etag: etag, Size: body.ub.n}
 		}(i)
+		select {
+		case <-body.sent:
+		case <-done:
+		}
+		if !body.complete() {
+			// The PUT fails or has failed: let it report why.
+			<-done
+			if !failed() {
+				fail(fmt.Errorf("segment %d: request ended before its body", i))
+			}
+			break
+		}
+		if failed() {
+			break
+		}
+		total += body.ub.n
 		if last {
 			break
+		}
+		if size < 0 {
+			if body.ub.n < s.segmentSize {
+				break // r ended within this segment
+			}
+			more, err := pr.more()
+			if err != nil {
+				fail(err)
+				break
+			}
+			if !more {
+				break
+			}
 		}
 	}
 	wg.Wait()
@@ -340,6 +354,132 @@ func (s *Store) putLarge(ctx context.Context, key string, r io.Reader, size int6
 		return fmt.Errorf("manifest: %w", err)
 	}
 	return nil
+}
+
+// putSegment streams one segment and returns its MD5, which Swift's ETag
+// has been checked against. A failure before the first byte was read is
+// retried; later ones are not, as the bytes are gone.
+func (s *Store) putSegment(ctx context.Context, container, name string, body *segmentBody) (string, error) {
+	defer body.close()
+	err := s.upload(ctx, container, name, body.ub.size, "", nil, func() io.Reader {
+		if body.started() {
+			return nil
+		}
+		return body
+	})
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(body.ub.md5.Sum(nil)), nil
+}
+
+// errBodyClosed is what a segment body returns once its request is over:
+// a transport still holding it must not consume the next segment's bytes.
+var errBodyClosed = errors.New("swift: segment body read after its request ended")
+
+// segmentBody is the body of one streamed segment PUT. It closes sent
+// when it has handed over its last byte or failed, which is when the next
+// segment may start reading the shared reader.
+type segmentBody struct {
+	ub   *uploadBody
+	sent chan struct{}
+
+	mu     sync.Mutex
+	err    error // io.EOF once complete, or the reader's error
+	closed bool
+}
+
+func (b *segmentBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return 0, errBodyClosed
+	}
+	if b.err != nil {
+		return 0, b.err
+	}
+	n, err := b.ub.Read(p)
+	if err != nil {
+		b.err = err
+		close(b.sent)
+	}
+	return n, err
+}
+
+// Seek allows a replay (after re-authentication) while nothing was read.
+func (b *segmentBody) Seek(offset int64, whence int) (int64, error) {
+	if offset == 0 && whence == io.SeekStart && !b.started() {
+		return 0, nil
+	}
+	return 0, errors.New("swift: a streamed segment cannot be rewound")
+}
+
+func (b *segmentBody) started() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.ub.n > 0 || b.err != nil
+}
+
+// md5Sum is the MD5 of what was handed over.
+func (b *segmentBody) md5Sum() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return hex.EncodeToString(b.ub.md5.Sum(nil))
+}
+
+// readErr returns the error reading the source failed with, if any.
+func (b *segmentBody) readErr() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.err == io.EOF {
+		return nil
+	}
+	return b.err
+}
+
+// complete reports whether every byte was handed over.
+func (b *segmentBody) complete() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err == io.EOF
+}
+
+// close ends the body for good, and closes sent if it was still open.
+func (b *segmentBody) close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.closed && b.err == nil {
+		close(b.sent)
+	}
+	b.closed = true
+}
+
+// exactReader reads the n bytes of a segment that is not the last of a
+// blob of known size, and turns an early end of the source into a size
+// mismatch.
+type exactReader struct {
+	r             io.Reader
+	n             int64 // bytes left in the segment
+	before, total int64 // blob bytes before this segment, and in all
+}
+
+func (e *exactReader) Read(p []byte) (int, error) {
+	if e.n <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > e.n {
+		p = p[:e.n]
+	}
+	n, err := e.r.Read(p)
+	e.n -= int64(n)
+	e.before += int64(n)
+	if err == io.EOF && e.n > 0 {
+		return n, fmt.Errorf("got %d bytes, want %d: %w", e.before, e.total, storage.ErrSizeMismatch)
+	}
+	if err == io.EOF {
+		err = nil
+	}
+	return n, err
 }
 
 // deleteObjects removes names from container, best effort, even if ctx
@@ -405,6 +545,9 @@ type uploadBody struct {
 	n    int64
 	md5  hash.Hash
 }
+
+// md5Sum is the MD5 of what was handed over.
+func (b *uploadBody) md5Sum() string { return hex.EncodeToString(b.md5.Sum(nil)) }
 
 func (b *uploadBody) Read(p []byte) (int, error) {
 	if b.size < 0 {

@@ -6,9 +6,48 @@
 // SQLite database that every object PUT updates: one huge, hot container
 // becomes the bottleneck. Blobs above LargeObjectThreshold are stored as
 // Static Large Objects: their segments go to <ContainerPrefix>-segments-<hex
-// shard>, uploaded in parallel, and the manifest is written last, so a key
-// never shows a partial blob. Resumable uploads (storage.Parts) upload their
-// parts straight as SLO segments, so completing one writes only a manifest.
+// shard> and the manifest is written last, so a key never shows a partial
+// blob. Resumable uploads (storage.Parts) upload their parts straight as
+// SLO segments, so completing one writes only a manifest.
+//
+// # Memory and throughput
+//
+// Put never buffers a blob, whatever its size: its source (an HTTP
+// request body, in Velox) is one sequential stream, and it is sent to
+// Swift as it arrives. A blob up to LargeObjectThreshold is one streamed
+// PUT. A larger one is streamed segment by segment, pipelined: segment
+// i+1 starts as soon as the last byte of segment i has been handed over,
+// while segment i waits for Swift to store its replicas and answer, with
+// up to Concurrency segment PUTs in flight. So a Put costs a few small
+// buffers however large the blob, SegmentSize and Concurrency are, and
+// however many uploads run at once.
+//
+// The price is retries: a request that fails after its first byte was
+// read cannot be sent again, because those bytes are gone. The Put then
+// fails cleanly (the segments it stored are deleted) and the client sends
+// the file again; clients that need to survive failures part-way use
+// resumable uploads (storage.Parts), whose parts are retried one by one.
+// The alternative, holding Concurrency segments in memory so that each
+// can be re-sent, costs Concurrency x SegmentSize (256 MiB by default)
+// per upload in flight, and only helps when one Swift PUT stream is
+// slower than the client, which it is not on a healthy cluster: the
+// proxy already survives a failing object server as long as a quorum of
+// replicas is written.
+//
+// LargeObjectThreshold defaults to 5 GiB, Swift's own limit for one
+// object: below it, segmenting a streamed blob brings nothing and costs
+// on both sides. Each segment is one more request (with its container
+// update), the manifest PUT makes the proxy check every segment, and
+// reading a Static Large Object makes the proxy fetch the manifest and
+// check the MD5 of every segment it serves, which slows a download
+// through a single proxy by about a third. Blobs of unknown size still
+// become Static Large Objects once they pass 1 MiB, since a single PUT
+// could fail at 5 GiB with no way back. Lower the threshold to spread
+// very large blobs over more devices.
+//
+// Reads are ranged GETs whose bodies are read straight from the HTTP
+// transport, with an idle timeout that costs one timer reset per Read
+// (see rawBodyTransport).
 //
 // Example configuration (tempauth):
 //
@@ -85,13 +124,18 @@ type Config struct {
 	// (or the prefix) later hides existing blobs, so pick it once.
 	Shards int
 	// SegmentSize is the size of Static Large Object segments; default
-	// 64 MiB. Put holds up to Concurrency segments in memory.
+	// 64 MiB. Segments are streamed, never held in memory, so it does
+	// not affect memory use; a blob has at most 1000 segments (Swift's
+	// default limit), which bounds its size at 1000 x SegmentSize.
 	SegmentSize int64
 	// LargeObjectThreshold is the size above which a blob is stored as a
-	// Static Large Object; default 64 MiB. Swift refuses single objects
-	// above 5 GiB, so it must stay below that.
+	// Static Large Object; default 5 GiB, the largest single object Swift
+	// accepts by default (see the package comment for why), so it must
+	// not be set above that.
 	LargeObjectThreshold int64
-	// Concurrency bounds parallel segment uploads per Put; default 4.
+	// Concurrency bounds the segment PUTs of one Put in flight at once;
+	// default 4. One segment streams from the source while earlier ones
+	// wait for Swift to store their replicas and answer.
 	Concurrency int
 
 	// Timeout aborts a request when Swift sends no response or no body
@@ -134,7 +178,6 @@ type Store struct {
 	retries     int
 
 	containers sync.Map // names of containers known to exist
-	buffers    sync.Pool
 }
 
 // New returns a Store for cfg. It does not contact Swift, so a service can
@@ -159,7 +202,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		cfg.SegmentSize = defaultSegmentSize
 	}
 	if cfg.LargeObjectThreshold == 0 {
-		cfg.LargeObjectThreshold = cfg.SegmentSize
+		cfg.LargeObjectThreshold = maxObjectSize
 	}
 	if cfg.SegmentSize < storage.MinPartSize || cfg.SegmentSize > maxObjectSize {
 		return nil, fmt.Errorf("swift: segment size %d outside [%d, %d]", cfg.SegmentSize, storage.MinPartSize, int64(maxObjectSize))
@@ -203,7 +246,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		Retries:        1,
 		ConnectTimeout: cfg.Timeout,
 		Timeout:        cfg.Timeout,
-		Transport:      tr,
+		Transport:      rawBodyTransport{tr},
 		UserAgent:      "velox",
 	}
 	width := len(strconv.FormatInt(int64(cfg.Shards-1), 16))
@@ -217,10 +260,6 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		threshold:   cfg.LargeObjectThreshold,
 		concurrency: cfg.Concurrency,
 		retries:     cfg.Retries,
-	}
-	s.buffers.New = func() any {
-		b := make([]byte, s.segmentSize)
-		return &b
 	}
 	return s, nil
 }
@@ -250,6 +289,31 @@ func transport(cfg Config) (*http.Transport, error) {
 		// sent, so even a streamed upload can be replayed after re-auth.
 		ExpectContinueTimeout: 5 * time.Second,
 	}, nil
+}
+
+// rawBodyTransport hands the response body of requests marked with a
+// rawBodySlot to the caller as it comes from the transport. ncw wraps
+// every response body in an idle-timeout reader that runs each Read in a
+// new goroutine, which costs more than the read itself for object data;
+// object GETs read the raw body instead, with a cheaper watchdog of their
+// own (see object.open). Embedding *http.Transport keeps the
+// CancelRequest and CloseIdleConnections methods ncw looks for.
+type rawBodyTransport struct{ *http.Transport }
+
+// rawBodySlot receives the body of the last response to a request whose
+// context carries it.
+type rawBodySlot struct{ body io.ReadCloser }
+
+type rawBodyKey struct{}
+
+func (t rawBodyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.Transport.RoundTrip(req)
+	if err == nil {
+		if slot, ok := req.Context().Value(rawBodyKey{}).(*rawBodySlot); ok {
+			slot.body = resp.Body
+		}
+	}
+	return resp, err
 }
 
 // shard returns the shard number of a key. The hash must never change:

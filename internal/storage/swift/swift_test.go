@@ -39,7 +39,7 @@ func testPrefix() string { return "velox-test-" + storagetest.Key()[:8] }
 
 // fakeStore returns a Store on the in-memory swifttest server. The fake
 // handles large objects only partly (ranges starting past the first
-// segment are wrong), so it keeps the default 64 MiB threshold.
+// segment are wrong), so it keeps the default threshold (5 GiB).
 func fakeStore(t *testing.T) *Store {
 	t.Helper()
 	srv, err := swifttest.NewSwiftServer("127.0.0.1")
@@ -862,7 +862,6 @@ func TestSweepFake(t *testing.T) {
 	s := fakeStore(t)
 	// The fake serves whole large objects correctly, which is all this needs.
 	s.segmentSize, s.threshold = testSegment, testSegment
-	s.buffers.New = func() any { b := make([]byte, testSegment); return &b }
 	testSweep(t, s)
 }
 

@@ -1,0 +1,121 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"testing/iotest"
+	"time"
+)
+
+// memObject is a storage.Object in memory that returns short reads.
+type memObject struct {
+	*bytes.Reader
+	max int
+}
+
+func (m *memObject) Read(p []byte) (int, error) {
+	if len(p) > m.max {
+		p = p[:m.max]
+	}
+	return m.Reader.Read(p)
+}
+
+func (m *memObject) Size() int64  { return m.Reader.Size() }
+func (m *memObject) Close() error { return nil }
+
+func TestReadAhead(t *testing.T) {
+	data := make([]byte, 3*readAheadSize+12345)
+	for i := range data {
+		data[i] = byte(rand.N(256))
+	}
+	ctx := context.Background()
+	ra := newReadAhead(ctx, &memObject{bytes.NewReader(data), 300 << 10})
+	defer ra.Close()
+	if err := iotest.TestReader(ra, data); err != nil {
+		t.Fatal(err)
+	}
+	// Seeks in the middle of reading ahead, as ServeContent does for
+	// ranges.
+	for _, off := range []int64{5, readAheadSize + 7, 0, int64(len(data)) - 3} {
+		if _, err := ra.Seek(off, io.SeekStart); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, min(100000, int64(len(data))-off))
+		if _, err := io.ReadFull(ra, got); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, data[off:off+int64(len(got))]) {
+			t.Fatalf("bytes at %d differ", off)
+		}
+		if pos, _ := ra.Seek(0, io.SeekCurrent); pos != off+int64(len(got)) {
+			t.Fatalf("position %d, want %d", pos, off+int64(len(got)))
+		}
+	}
+	if n, _ := ra.Seek(0, io.SeekEnd); n != int64(len(data)) {
+		t.Fatalf("SeekEnd = %d", n)
+	}
+}
+
+func TestReadAheadCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ra := newReadAhead(ctx, &memObject{bytes.NewReader(make([]byte, 10<<20)), 1 << 20})
+	buf := make([]byte, 1000)
+	if _, err := ra.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if _, err := ra.Read(buf); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Read after cancel: %v", err)
+	}
+	ra.Close()
+	ra.Close()
+}
+
+func TestReadAheadServeContent(t *testing.T) {
+	data := make([]byte, 2*readAheadSize+777)
+	for i := range data {
+		data[i] = byte(rand.N(256))
+	}
+	for _, rng := range []string{"", "bytes=10-", "bytes=1048570-1048590", "bytes=0-0,-5"} {
+		ra := newReadAhead(context.Background(), &memObject{bytes.NewReader(data), 200 << 10})
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", "/", nil)
+		if rng != "" {
+			req.Header.Set("Range", rng)
+		}
+		http.ServeContent(readAheadWriter{rec, ra}, req, "", time.Time{}, ra)
+		ra.Close()
+		want := http.StatusOK
+		if rng != "" {
+			want = http.StatusPartialContent
+		}
+		if rec.Code != want {
+			t.Fatalf("%q: status %d", rng, rec.Code)
+		}
+		switch rng {
+		case "":
+			if !bytes.Equal(rec.Body.Bytes(), data) {
+				t.Fatal("full body differs")
+			}
+		case "bytes=10-":
+			if !bytes.Equal(rec.Body.Bytes(), data[10:]) {
+				t.Fatal("open range differs")
+			}
+		case "bytes=1048570-1048590":
+			if !bytes.Equal(rec.Body.Bytes(), data[1048570:1048591]) {
+				t.Fatal("range differs")
+			}
+		default:
+			if !bytes.Contains(rec.Body.Bytes(), data[len(data)-5:]) || !strings.Contains(rec.Header().Get("Content-Type"), "multipart/byteranges") {
+				t.Fatal("multipart ranges wrong")
+			}
+		}
+	}
+}
