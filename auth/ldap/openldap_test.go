@@ -113,7 +113,7 @@ func TestOpenLDAPGroupLoop(t *testing.T) {
 func TestOpenLDAPLocked(t *testing.T) {
 	e := testenv.Slapd(t)
 	if !e.Locking {
-		t.Skip("slapd without the ppolicy overlay cannot lock accounts")
+		testenv.Unavailable(t, "slapd with the ppolicy overlay", errors.New("this slapd cannot lock accounts"))
 	}
 	p := newProvider(t, openldapConfig(e))
 	_, err := p.Authenticate(context.Background(), "dave", e.Password("dave"))

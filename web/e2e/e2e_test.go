@@ -148,6 +148,8 @@ func runBrowser(t *testing.T, serveEnv []string, only, shotPrefix string) {
 				t.Logf("%s = %.1f", k, v)
 			}
 			switch {
+			case r.Skipped != "" && testenv.Required():
+				t.Errorf("scenario skipped: %s", r.Skipped)
 			case r.Skipped != "":
 				t.Skip(r.Skipped)
 			case !r.OK:

@@ -123,7 +123,7 @@ func runBackendTests(t *testing.T, newBackend func(t *testing.T) backend) {
 		b := newBackend(t)
 		p, ok := encrypt.New(b.inner, encrypt.NewMemKeys(), testRing(t), nil).(storage.Parts)
 		if !ok {
-			t.Skip("inner store has no Parts")
+			t.Fatal("the encrypting store must offer Parts over a store that has them")
 		}
 		s := p.(storage.Store)
 		id, key := storagetest.Key(), storagetest.Key()
@@ -165,7 +165,9 @@ func runBackendTests(t *testing.T, newBackend func(t *testing.T) backend) {
 	t.Run("OneByteRangeReadsOnePackage", func(t *testing.T) {
 		b := newBackend(t)
 		if b.counter == nil {
-			t.Skip("no byte counter")
+			// Swift has no byte counter here; TestSwiftOneByteRangeIsOneRequest
+			// counts its requests instead.
+			return
 		}
 		s := encrypt.New(b.inner, encrypt.NewMemKeys(), testRing(t), nil)
 		size := int64(40 * pkg)
