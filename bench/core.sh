@@ -62,6 +62,31 @@ cmp "$work/src" "$work/dl" || { echo "downloaded bytes differ"; exit 1; }
 peak_kib=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
 kill -TERM $pid; wait $pid || true
 
+echo "== encrypted vs plain, same file, same run"
+enc_rows=""
+for mode in true false; do
+  kill -TERM $pid 2>/dev/null || true; wait $pid 2>/dev/null || true
+  rm -rf "$work/data"
+  VELOX_ENCRYPTION_ENABLED=$mode start; wait_up
+  space=$(curl -fs -u admin:$pw "$url/api/v1/me" | python3 -c 'import json,sys; print(json.load(sys.stdin)["user"]["personal_space_id"])')
+  root=$(curl -fs -u admin:$pw "$url/api/v1/spaces/$space" | python3 -c 'import json,sys; print(json.load(sys.stdin)["root_id"])')
+  best_up=0; best_down=0
+  for _ in 1 2 3; do
+    t0=$(now)
+    id=$(curl -fs -u admin:$pw -X POST -T "$work/src" -H 'Content-Type: application/octet-stream' \
+      "$url/api/v1/nodes/$root/files?name=big.bin&conflict=replace" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+    t1=$(now); u=$(mbps "$size_mib" "$t0" "$t1")
+    t0=$(now); curl -fs -u admin:$pw -o /dev/null "$url/api/v1/nodes/$id/content"; t1=$(now)
+    d=$(mbps "$size_mib" "$t0" "$t1")
+    [ "$u" -gt "$best_up" ] && best_up=$u
+    [ "$d" -gt "$best_down" ] && best_down=$d
+  done
+  enc_rows="$enc_rows| encryption=$mode: upload / download to /dev/null (best of 3) | $best_up / $best_down MB/s |\n"
+done
+kill -TERM $pid 2>/dev/null || true; wait $pid 2>/dev/null || true
+rm -rf "$work/data"
+start; wait_up; kill -TERM $pid; wait $pid || true
+
 echo "== cold start (5 runs)"
 best=""
 for _ in 1 2 3 4 5; do
@@ -84,3 +109,4 @@ cat <<REPORT
 | cold start to first answered request (best of 5) | $(python3 -c "print(f'{$best*1000:.0f}')") ms |
 | idle RSS after start | $((idle_kib / 1024)) MiB |
 REPORT
+printf "%b" "$enc_rows"

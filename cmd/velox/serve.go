@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -258,6 +259,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if adminPassword != "" {
 		fmt.Fprintf(stdout, "Sign in as \"admin\" with password: %s\n(shown once; change it with 'velox admin user passwd admin')\n", adminPassword)
 	}
+	// Start-up work (the admin's password hash, migrations, key checks)
+	// leaves garbage behind; hand it back before going idle.
+	debug.FreeOSMemory()
 	logger.Info("velox started", "url", url, "data", cfg.Data, "db", cfg.DB.Driver, "storage", cfg.Storage.Backend)
 
 	if cfg.GC.Interval > 0 {
