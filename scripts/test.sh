@@ -50,6 +50,8 @@ for svc in slapd samba-ad-dc smbd nmbd winbind; do
 done
 
 export VELOX_REQUIRE_INTEGRATION=1
+# Browser tests save a screenshot per scenario here.
+export VELOX_TEST_ARTIFACTS="${VELOX_TEST_ARTIFACTS:-$PWD/test-artifacts}"
 
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go'))
