@@ -162,8 +162,10 @@ type RouteSpec struct {
 	Timeout time.Duration `yaml:"timeout"`
 	// HeaderTimeout bounds the wait for the upstream's response headers.
 	HeaderTimeout time.Duration `yaml:"header_timeout"`
-	// FlushInterval: zero flushes streaming responses immediately and
-	// buffers others briefly; -1 flushes after every write.
+	// FlushInterval: streaming responses (no Content-Length, or
+	// text/event-stream) are always flushed at once; others are flushed
+	// at least this often (zero means 100ms), so a pausing upstream never
+	// leaves bytes stuck in the proxy; -1 flushes after every write.
 	FlushInterval time.Duration `yaml:"flush_interval"`
 }
 

@@ -179,11 +179,21 @@ func (p *Proxy) fail(w http.ResponseWriter, info *reqInfo, code int, reason stri
 	http.Error(w, strconv.Itoa(code)+" "+http.StatusText(code), code)
 }
 
+// defaultFlushInterval bounds how long response bytes may wait in the
+// proxy's buffers when the upstream pauses: without a periodic flush the
+// tail of a stalled download (or of a slow upstream) would sit in the
+// proxy until the upstream sent more.
+const defaultFlushInterval = 100 * time.Millisecond
+
 func (p *Proxy) newReverseProxy(rt *route) *httputil.ReverseProxy {
+	flush := rt.FlushInterval
+	if flush == 0 {
+		flush = defaultFlushInterval
+	}
 	return &httputil.ReverseProxy{
 		Rewrite:       func(pr *httputil.ProxyRequest) { rewrite(pr, rt) },
 		Transport:     rt.pool,
-		FlushInterval: rt.FlushInterval,
+		FlushInterval: flush,
 		BufferPool:    p.bufPool,
 		ErrorLog:      slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
 		ErrorHandler:  p.proxyError,

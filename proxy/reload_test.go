@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // slowUpstream sends one chunk, then waits for release before the second.
@@ -81,4 +82,36 @@ routes:
 		}
 		return true
 	})
+}
+
+// A response with a Content-Length whose upstream pauses must not leave
+// its bytes so far in the proxy's buffers.
+func TestPausedUpstreamBytesAreFlushed(t *testing.T) {
+	const chunk = 1000 // smaller than any buffer on the way
+	release := make(chan struct{})
+	defer close(release)
+	a := slowUpstream(t, "a", chunk, release)
+	tp := startProxy(t, nil, fmt.Sprintf(`
+listen: 127.0.0.1:0
+upstreams: {app: {targets: [%s]}}
+routes: [{path: /, upstream: app}]
+`, a.URL), nil)
+	resp, err := tp.client.Get(tp.url("/big"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got := make(chan error, 1)
+	go func() {
+		_, err := io.ReadFull(resp.Body, make([]byte, chunk))
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first bytes of a paused download stayed in the proxy")
+	}
 }
