@@ -64,6 +64,7 @@ type Service struct {
 	UploadTTL time.Duration
 
 	changes notifier
+	pending sync.Map // *metadata.Tx → *[]string: spaces to notify after commit
 }
 
 // New returns a Service.
@@ -373,8 +374,22 @@ func (s *Service) LatestCursor(ctx context.Context, u *User, spaceID string) (in
 }
 
 // tx runs fn in a transaction and maps metadata conflicts to a user error.
+//
+// Long-polling change readers of the spaces the transaction changed are
+// woken only after it commits, so that they find the change at once.
 func (s *Service) tx(ctx context.Context, fn func(tx *metadata.Tx) error) error {
-	err := s.DB.WithTx(ctx, fn)
+	var changed []string
+	err := s.DB.WithTx(ctx, func(tx *metadata.Tx) error {
+		changed = changed[:0] // a retried attempt starts afresh
+		s.pending.Store(tx, &changed)
+		defer s.pending.Delete(tx)
+		return fn(tx)
+	})
+	if err == nil {
+		for _, space := range changed {
+			s.changes.notify(space)
+		}
+	}
 	if errors.Is(err, metadata.ErrConflict) && ErrorCode(err) == "" {
 		return &Error{Code: CodeConflict, Message: "Another item with that name was created at the same time.", Err: err}
 	}

@@ -131,7 +131,12 @@ func (s *Service) changed(ctx context.Context, tx *metadata.Tx, parentID string,
 	if _, err := tx.AppendChange(ctx, n.SpaceID, n.ID, op); err != nil {
 		return err
 	}
-	s.changes.notify(n.SpaceID)
+	if p, ok := s.pending.Load(tx); ok {
+		list := p.(*[]string)
+		*list = append(*list, n.SpaceID)
+	} else {
+		s.changes.notify(n.SpaceID)
+	}
 	return nil
 }
 
