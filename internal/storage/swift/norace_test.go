@@ -1,5 +1,0 @@
-//go:build !race
-
-package swift
-
-const raceEnabled = false
