@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"mime"
 	"path"
@@ -125,7 +124,8 @@ func (s *Service) precheck(ctx context.Context, parentID, name string, req Uploa
 func (s *Service) putBlob(ctx context.Context, body io.Reader, size int64, wantSHA string) (*metadata.Blob, error) {
 	uploadsInFlight.Add(1)
 	defer uploadsInFlight.Add(-1)
-	h := &hashingReader{r: body, h: sha256.New()}
+	h := newHashingReader(body)
+	defer h.Close()
 	key := metadata.NewID()
 	if err := s.Blobs.Put(ctx, key, h, size); err != nil {
 		switch {
@@ -137,7 +137,7 @@ func (s *Service) putBlob(ctx context.Context, body io.Reader, size int64, wantS
 		}
 		return nil, fmt.Errorf("store blob: %w", err)
 	}
-	sum := hex.EncodeToString(h.h.Sum(nil))
+	sum := hex.EncodeToString(h.Sum())
 	if size >= 0 && h.n != size {
 		s.deleteBlobs(ctx, []string{key})
 		return nil, &Error{Code: CodeIncomplete, Message: fmt.Sprintf("Received %d bytes, expected %d; nothing was saved.", h.n, size)}
@@ -241,23 +241,6 @@ func contentType(name string) string {
 		return t
 	}
 	return "application/octet-stream"
-}
-
-type hashingReader struct {
-	r   io.Reader
-	h   hash.Hash
-	n   int64
-	err error
-}
-
-func (h *hashingReader) Read(p []byte) (int, error) {
-	n, err := h.r.Read(p)
-	h.h.Write(p[:n])
-	h.n += int64(n)
-	if err != nil && err != io.EOF {
-		h.err = err
-	}
-	return n, err
 }
 
 // Open returns a file and its contents for reading. The caller closes the
