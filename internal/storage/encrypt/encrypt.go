@@ -172,33 +172,6 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 	return nil
 }
 
-// pipelined encrypts in a goroutine of its own, a chunk ahead of the
-// backend's writes, so that encryption and I/O use two cores instead of
-// taking turns. The caller must Close the result, which waits for the
-// goroutine, so that r is never read after Put returns.
-func pipelined(r io.Reader) *pipeReader {
-	pr, pw := io.Pipe()
-	p := &pipeReader{PipeReader: pr, done: make(chan struct{})}
-	go func() {
-		defer close(p.done)
-		_, err := io.CopyBuffer(pw, r, make([]byte, 4*payloadSize))
-		pw.CloseWithError(err)
-	}()
-	return p
-}
-
-type pipeReader struct {
-	*io.PipeReader
-	done chan struct{}
-}
-
-// Close stops the producer and waits for it.
-func (p *pipeReader) Close() error {
-	p.PipeReader.CloseWithError(errors.New("encrypt: write abandoned"))
-	<-p.done
-	return nil
-}
-
 type countReader struct {
 	r io.Reader
 	n int64

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -199,48 +200,111 @@ func runBackendTests(t *testing.T, newBackend func(t *testing.T) backend) {
 		}
 	})
 
-	t.Run("Tamper", func(t *testing.T) {
+	t.Run("LongReads", func(t *testing.T) {
+		// Reads long enough to be decrypted ahead on several cores, from
+		// aligned and unaligned offsets, across part boundaries, with
+		// small and large read sizes.
 		b := newBackend(t)
-		s := encrypt.New(b.inner, encrypt.NewMemKeys(), testRing(t), nil)
-		size := int64(3*pkg + 10)
-		for _, tc := range []struct {
-			name string
-			edit func([]byte) []byte
-		}{
-			{"FlippedByte", func(b []byte) []byte { b[len(b)/2] ^= 1; return b }},
-			{"FlippedHeader", func(b []byte) []byte { b[3] ^= 0x40; return b }},
-			{"TruncatedAtPackage", func(b []byte) []byte { return b[:2*(pkg+32)] }},
-			{"TruncatedMidPackage", func(b []byte) []byte { return b[:len(b)-5] }},
-			{"Emptied", func(b []byte) []byte { return b[:0] }},
-			{"PackagesSwapped", func(b []byte) []byte {
-				p := pkg + 32
-				out := append([]byte{}, b[p:2*p]...)
-				out = append(out, b[:p]...)
-				return append(out, b[2*p:]...)
-			}},
-		} {
-			t.Run(tc.name, func(t *testing.T) {
-				key := storagetest.Key()
-				data := storagetest.Random(size)
-				if err := s.Put(ctx, key, bytes.NewReader(data), size); err != nil {
+		p := encrypt.New(b.inner, encrypt.NewMemKeys(), testRing(t), nil).(storage.Parts)
+		s := p.(storage.Store)
+		id, key := storagetest.Key(), storagetest.Key()
+		parts := [][]byte{storagetest.Random(3<<20 + 7), storagetest.Random(9<<19 + 77)}
+		var sizes []int64
+		for i, part := range parts {
+			if err := p.PutPart(ctx, id, i, bytes.NewReader(part), int64(len(part))); err != nil {
+				t.Fatal(err)
+			}
+			sizes = append(sizes, int64(len(part)))
+		}
+		if err := p.CompleteParts(ctx, key, id, sizes); err != nil {
+			t.Fatal(err)
+		}
+		defer storagetest.Cleanup(t, s, key)
+		data := bytes.Join(parts, nil)
+		for _, off := range []int64{0, 1, pkg - 1, 12345, 3<<20 + 5, int64(len(parts[0])) - 2<<20 + 3} {
+			for _, bufSize := range []int{1000, 1 << 20} {
+				obj, err := s.Open(ctx, key)
+				if err != nil {
 					t.Fatal(err)
 				}
-				defer storagetest.Cleanup(t, s, key)
-				b.tamper(t, key, tc.edit)
-				obj, err := s.Open(ctx, key)
-				if err == nil {
-					var got []byte
-					got, err = io.ReadAll(obj)
-					obj.Close()
-					if err == nil {
-						t.Fatalf("read of a tampered blob succeeded (equal to original: %v)", bytes.Equal(got, data))
-					}
+				if _, err := obj.Seek(off, io.SeekStart); err != nil {
+					t.Fatal(err)
 				}
-				if !errors.Is(err, storage.ErrCorrupt) {
-					t.Fatalf("error = %v, want ErrCorrupt", err)
+				var got bytes.Buffer
+				_, err = io.CopyBuffer(struct{ io.Writer }{&got}, struct{ io.Reader }{obj}, make([]byte, bufSize))
+				obj.Close()
+				if err != nil || !bytes.Equal(got.Bytes(), data[off:]) {
+					t.Fatalf("read from %d in %d-byte reads: %d bytes, err %v", off, bufSize, got.Len(), err)
 				}
-				if !bytes.Contains([]byte(err.Error()), []byte(key)) {
-					t.Errorf("error %q does not name the blob", err)
+			}
+		}
+		// Closing in the middle of a long read stops cleanly.
+		obj, err := s.Open(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.CopyN(io.Discard, obj, 3<<20); err != nil {
+			t.Fatal(err)
+		}
+		obj.Close()
+	})
+
+	// Tampering is tested on a blob read in one go and on one long enough
+	// to be decrypted ahead in parallel batches (past readAheadAfter).
+	t.Run("Tamper", func(t *testing.T) {
+		for _, size := range []int64{3*pkg + 10, 40*pkg + 10} {
+			t.Run(fmt.Sprint(size), func(t *testing.T) {
+				b := newBackend(t)
+				s := encrypt.New(b.inner, encrypt.NewMemKeys(), testRing(t), nil)
+				for _, tc := range []struct {
+					name string
+					edit func([]byte) []byte
+				}{
+					{"FlippedByte", func(b []byte) []byte { b[len(b)/2] ^= 1; return b }},
+					{"FlippedLastByte", func(b []byte) []byte { b[len(b)-1] ^= 1; return b }},
+					{"LastPackagesSwapped", func(b []byte) []byte {
+						p := pkg + 32
+						n := len(b) / p // full packages; the last, short one follows
+						out := append([]byte{}, b[:(n-2)*p]...)
+						out = append(out, b[(n-1)*p:n*p]...)
+						out = append(out, b[(n-2)*p:(n-1)*p]...)
+						return append(out, b[n*p:]...)
+					}},
+					{"FlippedHeader", func(b []byte) []byte { b[3] ^= 0x40; return b }},
+					{"TruncatedAtPackage", func(b []byte) []byte { return b[:2*(pkg+32)] }},
+					{"TruncatedMidPackage", func(b []byte) []byte { return b[:len(b)-5] }},
+					{"Emptied", func(b []byte) []byte { return b[:0] }},
+					{"PackagesSwapped", func(b []byte) []byte {
+						p := pkg + 32
+						out := append([]byte{}, b[p:2*p]...)
+						out = append(out, b[:p]...)
+						return append(out, b[2*p:]...)
+					}},
+				} {
+					t.Run(tc.name, func(t *testing.T) {
+						key := storagetest.Key()
+						data := storagetest.Random(size)
+						if err := s.Put(ctx, key, bytes.NewReader(data), size); err != nil {
+							t.Fatal(err)
+						}
+						defer storagetest.Cleanup(t, s, key)
+						b.tamper(t, key, tc.edit)
+						obj, err := s.Open(ctx, key)
+						if err == nil {
+							var got []byte
+							got, err = io.ReadAll(obj)
+							obj.Close()
+							if err == nil {
+								t.Fatalf("read of a tampered blob succeeded (equal to original: %v)", bytes.Equal(got, data))
+							}
+						}
+						if !errors.Is(err, storage.ErrCorrupt) {
+							t.Fatalf("error = %v, want ErrCorrupt", err)
+						}
+						if !bytes.Contains([]byte(err.Error()), []byte(key)) {
+							t.Errorf("error %q does not name the blob", err)
+						}
+					})
 				}
 			})
 		}
@@ -332,22 +396,27 @@ func TestSweepRemovesOrphanKeys(t *testing.T) {
 // its key row has no size (a crash after the object was written but before
 // the size was recorded): the missing final package is still detected.
 func TestTruncationWithUnknownSize(t *testing.T) {
-	ctx := context.Background()
-	b := localBackend(t)
-	keys := encrypt.NewMemKeys()
-	s := encrypt.New(b.inner, keys, testRing(t), nil)
-	key := storagetest.Key()
-	if err := s.Put(ctx, key, bytes.NewReader(storagetest.Random(3*pkg+10)), -1); err != nil {
-		t.Fatal(err)
-	}
-	keys.SetBlobKeySize(ctx, key, -1)
-	b.tamper(t, key, func(raw []byte) []byte { return raw[:2*(pkg+32)] })
-	obj, err := s.Open(ctx, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer obj.Close()
-	if _, err := io.ReadAll(obj); !errors.Is(err, storage.ErrCorrupt) {
-		t.Fatalf("reading a blob cut at a package boundary: %v, want ErrCorrupt", err)
+	// A blob cut at a package boundary, when the size was not recorded:
+	// only the missing final package tells. The long one is read in
+	// parallel batches past its first MiB.
+	for _, size := range []int64{3*pkg + 10, 40*pkg + 10} {
+		ctx := context.Background()
+		b := localBackend(t)
+		keys := encrypt.NewMemKeys()
+		s := encrypt.New(b.inner, keys, testRing(t), nil)
+		key := storagetest.Key()
+		if err := s.Put(ctx, key, bytes.NewReader(storagetest.Random(size)), -1); err != nil {
+			t.Fatal(err)
+		}
+		keys.SetBlobKeySize(ctx, key, -1)
+		b.tamper(t, key, func(raw []byte) []byte { return raw[:(size/pkg-1)*(pkg+32)] })
+		obj, err := s.Open(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadAll(obj); !errors.Is(err, storage.ErrCorrupt) {
+			t.Fatalf("size %d: reading a blob cut at a package boundary: %v, want ErrCorrupt", size, err)
+		}
+		obj.Close()
 	}
 }

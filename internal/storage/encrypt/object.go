@@ -36,11 +36,12 @@ type object struct {
 	innerPos int64     // position of inner, to avoid needless seeks
 	err      error     // sticky integrity error
 
-	// Long sequential reads decrypt ahead in a goroutine (ahead), once
+	// Long sequential reads decrypt ahead on several cores (ahead), once
 	// run bytes were read in a row; short ranges never read ahead, so a
 	// 1-byte range still fetches one package.
-	ahead *pipeReader
+	ahead io.ReadCloser
 	run   int64
+	part  int // the part o.r decrypts
 }
 
 // readAheadAfter is how much a reader must read in sequence before
@@ -122,8 +123,28 @@ func (o *object) start() error {
 		}
 	}
 	o.r = dr
+	o.part = i
 	o.left = l.parts[i] - within
 	return nil
+}
+
+// readAhead hands the rest of the current part, from o.off (at a package
+// boundary), to a parallelDecrypter.
+func (o *object) readAhead() {
+	l, i := o.l, o.part
+	pkg := (o.off - l.pstart[i]) / payloadSize
+	cpos := l.cstart[i] + pkg*packageSize
+	if cpos != o.innerPos {
+		// sio read past the boundary (it never does at one); keep the
+		// sequential reader, decrypting a chunk ahead.
+		o.ahead = pipelined(o.r)
+		o.r = o.ahead
+		return
+	}
+	cend := l.cstart[i] + encSize(l.parts[i])
+	src := &posReader{r: io.LimitReader(o.inner, cend-cpos), pos: &o.innerPos}
+	o.ahead = newParallelDecrypter(src, cend-cpos, o.dk, uint32(i)<<partSeqShift+uint32(pkg))
+	o.r = o.ahead
 }
 
 func (o *object) Read(p []byte) (int, error) {
@@ -134,8 +155,12 @@ func (o *object) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	if o.r != nil && o.ahead == nil && o.run >= readAheadAfter && o.left > 4*payloadSize {
-		o.ahead = pipelined(o.r)
-		o.r = o.ahead
+		if rem := (o.off - o.l.pstart[o.part]) % payloadSize; rem != 0 {
+			// Read up to the next package, where the batches can start.
+			p = p[:min(int64(len(p)), payloadSize-rem)]
+		} else {
+			o.readAhead()
+		}
 	}
 	if o.r == nil {
 		if err := o.start(); err != nil {
