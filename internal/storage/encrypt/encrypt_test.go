@@ -75,7 +75,16 @@ func localBackend(t *testing.T) backend {
 	}}
 }
 
-func TestLocal(t *testing.T) { runBackendTests(t, localBackend) }
+func TestLocal(t *testing.T) {
+	// Long reads decrypt in one goroutine or in parallel batches depending
+	// on the cores; both ways are tested on any machine.
+	for _, workers := range []int{1, 3} {
+		t.Run(fmt.Sprintf("%dWorkers", workers), func(t *testing.T) {
+			defer encrypt.ForceDecryptWorkers(workers)()
+			runBackendTests(t, localBackend)
+		})
+	}
+}
 
 func runBackendTests(t *testing.T, newBackend func(t *testing.T) backend) {
 	ctx := context.Background()
@@ -399,6 +408,7 @@ func TestTruncationWithUnknownSize(t *testing.T) {
 	// A blob cut at a package boundary, when the size was not recorded:
 	// only the missing final package tells. The long one is read in
 	// parallel batches past its first MiB.
+	defer encrypt.ForceDecryptWorkers(3)()
 	for _, size := range []int64{3*pkg + 10, 40*pkg + 10} {
 		ctx := context.Background()
 		b := localBackend(t)

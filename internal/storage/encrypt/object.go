@@ -134,9 +134,11 @@ func (o *object) readAhead() {
 	l, i := o.l, o.part
 	pkg := (o.off - l.pstart[i]) / payloadSize
 	cpos := l.cstart[i] + pkg*packageSize
-	if cpos != o.innerPos {
-		// sio read past the boundary (it never does at one); keep the
-		// sequential reader, decrypting a chunk ahead.
+	if cpos != o.innerPos || decryptWorkers() < 2 {
+		// With one worker to spare, or if sio read past the boundary (it
+		// never does at one), keep the sequential reader, decrypting a
+		// chunk ahead in one goroutine: with one decrypting worker, the
+		// extra hand-offs of batches cost more than they gain.
 		o.ahead = pipelined(o.r)
 		o.r = o.ahead
 		return

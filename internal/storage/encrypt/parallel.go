@@ -56,8 +56,11 @@ type decResult struct {
 	err error
 }
 
-// decryptWorkers is how many batches are decrypted at once.
-func decryptWorkers() int { return min(runtime.GOMAXPROCS(0), 4) }
+// decryptWorkers is how many batches are decrypted at once: half the
+// cores, leaving the rest to the network and file I/O of the same
+// download, and at most 4.
+// A variable so that tests can force parallel decryption on small machines.
+var decryptWorkers = func() int { return min(runtime.GOMAXPROCS(0)/2, 4) }
 
 // newParallelDecrypter decrypts src, which holds the packages of one
 // stream from sequence number seq to the end of the stream, remaining
