@@ -81,8 +81,10 @@ func parseINI(tb testing.TB, path string) ini {
 			if !ok {
 				tb.Fatalf("%s:%d: not key = value: %q", path, n, line)
 			}
-			if section == "" {
-				tb.Fatalf("%s:%d: key outside a section: %q", path, n, line)
+			// Keys before the first section (rsyncd.conf's globals) go
+			// to section "".
+			if out[section] == nil {
+				out[section] = map[string]string{}
 			}
 			out[section][strings.TrimSpace(k)] = strings.TrimSpace(v)
 		}
