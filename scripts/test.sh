@@ -15,7 +15,7 @@ packages=(
   swift swift-proxy swift-object swift-account swift-container python3-swiftclient memcached rsync
   slapd ldap-utils samba winbind krb5-user smbclient
   litmus rclone
-  ruby docker-compose
+  ruby docker-compose iproute2 curl
   chromium chromium-driver
 )
 
