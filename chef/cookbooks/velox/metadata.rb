@@ -1,0 +1,6 @@
+name             'velox'
+maintainer       'The Velox authors'
+description      'Velox app nodes (velox serve) and the TLS-terminating proxy (velox proxy)'
+version          '0.1.0'
+chef_version     '>= 16.0'
+supports         'debian', '>= 12.0'
