@@ -63,6 +63,7 @@ func (ra *readAhead) start() {
 // an error (io.EOF included) or stop.
 func (ra *readAhead) fill(free chan *[]byte, full chan<- chunk, stop, done chan struct{}) {
 	defer close(done)
+	first := true
 	for {
 		var buf *[]byte
 		select {
@@ -70,7 +71,24 @@ func (ra *readAhead) fill(free chan *[]byte, full chan<- chunk, stop, done chan 
 		case <-stop:
 			return
 		}
-		n, err := ra.obj.Read(*buf)
+		// After the first chunk, which goes out as soon as it arrives,
+		// gather at least a quarter of a buffer per hand-off: a remote
+		// store's reads return 64 KiB or less at a time, and handing
+		// each over to the writer costs two goroutine switches.
+		min := 1
+		if !first {
+			min = readAheadSize / 4
+		}
+		first = false
+		// Not io.ReadAtLeast: it would turn a short final chunk into
+		// io.ErrUnexpectedEOF, indistinguishable from the store's own.
+		var n int
+		var err error
+		for n < min && err == nil {
+			var m int
+			m, err = ra.obj.Read((*buf)[n:])
+			n += m
+		}
 		select {
 		case full <- chunk{buf: buf, n: n, err: err}:
 		case <-stop:

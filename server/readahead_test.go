@@ -36,6 +36,12 @@ func TestReadAhead(t *testing.T) {
 		data[i] = byte(rand.N(256))
 	}
 	ctx := context.Background()
+	// Small reads from the store are gathered into larger chunks.
+	small := newReadAhead(ctx, &memObject{bytes.NewReader(data), 10 << 10})
+	if err := iotest.TestReader(small, data); err != nil {
+		t.Fatal(err)
+	}
+	small.Close()
 	ra := newReadAhead(ctx, &memObject{bytes.NewReader(data), 300 << 10})
 	defer ra.Close()
 	if err := iotest.TestReader(ra, data); err != nil {
@@ -60,6 +66,34 @@ func TestReadAhead(t *testing.T) {
 	}
 	if n, _ := ra.Seek(0, io.SeekEnd); n != int64(len(data)) {
 		t.Fatalf("SeekEnd = %d", n)
+	}
+}
+
+// failingObject returns its bytes in small reads, then err.
+type failingObject struct {
+	memObject
+	err error
+}
+
+func (f *failingObject) Read(p []byte) (int, error) {
+	n, err := f.memObject.Read(p)
+	if err == io.EOF {
+		err = f.err
+	}
+	return n, err
+}
+
+func TestReadAheadPassesStoreErrors(t *testing.T) {
+	// Every byte before the failure arrives, then the store's own error,
+	// even io.ErrUnexpectedEOF, which must not pass for a clean end.
+	data := bytes.Repeat([]byte("velox"), 100000)
+	for _, want := range []error{io.ErrUnexpectedEOF, errors.New("swift: connection reset")} {
+		ra := newReadAhead(context.Background(), &failingObject{memObject{bytes.NewReader(data), 10 << 10}, want})
+		got, err := io.ReadAll(ra)
+		ra.Close()
+		if !errors.Is(err, want) || !bytes.Equal(got, data) {
+			t.Fatalf("read %d of %d bytes, err %v; want the bytes and %v", len(got), len(data), err, want)
+		}
 	}
 }
 
