@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # Swift throughput: the same file, the same real 3-replica Swift cluster, in
-# one run:
+# one run, in interleaved rounds:
 #   direct  - curl PUT/GET straight to the Swift proxy (the ceiling)
-#   velox   - Velox's upload and download API with the Swift backend
+#   plain   - Velox's upload and download API, Swift backend, encryption off
+#   enc     - the same with encryption at rest on (the default)
 #   rclone  - `rclone serve webdav` over the same Swift account (a peer)
-# plus Velox's peak RSS. Usage: bench/swift.sh [SIZE_MIB...] (default 256 1024).
+# plus each Velox's peak RSS and the CPU time the Velox process spent per
+# GiB moved (from /proc), since on one machine every hop's CPU is taken
+# from the Swift servers. All clients are curl.
+# Usage: bench/swift.sh [SIZE_MIB...]   (default 256 1024); ROUNDS=3.
 # Loopback only; the cluster is started from Debian's packages and stopped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-sizes=("${@:-256 1024}")
+sizes=("$@")
 [ $# -eq 0 ] && sizes=(256 1024)
+rounds=${ROUNDS:-3}
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/velox-swift-bench.XXXXXX")
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
@@ -27,47 +32,93 @@ read -r storage token < <(curl -fsi -H "X-Auth-User: $VELOX_TEST_SWIFT_USER" -H 
 curl -fs -X PUT -H "X-Auth-Token: $token" "$storage/bench-direct" >/dev/null
 
 freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-now() { date +%s.%N; }
-mbps() { python3 -c "print(f'{$1*1048576/($3-$2)/1e6:.0f}')"; }
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2))}'; }
+ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
+mb() { python3 -c "print(f'{$1/1e6:.0f}')"; }
+# cpu PID: user+system CPU seconds of a process so far.
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{print ($14+$15)/hz}' "/proc/$1/stat"; }
 
-vport=$(freeport)
-VELOX_ADMIN_PASSWORD=pw VELOX_STORAGE_BACKEND=swift VELOX_STORAGE_SWIFT_AUTH_URL="$VELOX_TEST_SWIFT_AUTH_URL" \
-VELOX_STORAGE_SWIFT_USER="$VELOX_TEST_SWIFT_USER" VELOX_STORAGE_SWIFT_KEY="$VELOX_TEST_SWIFT_KEY" \
-VELOX_STORAGE_SWIFT_CONTAINER_PREFIX=benchvelox \
-  "$work/velox" serve --data "$work/data" --listen "127.0.0.1:$vport" --log-level warn >"$work/velox.log" 2>&1 </dev/null &
-vpid=$!; pids+=($vpid)
+declare -A url pid root
+for mode in plain enc; do
+  port=$(freeport)
+  enc=false; [ $mode = enc ] && enc=true
+  VELOX_ENCRYPTION_ENABLED=$enc VELOX_ADMIN_PASSWORD=pw VELOX_STORAGE_BACKEND=swift \
+  VELOX_STORAGE_SWIFT_AUTH_URL="$VELOX_TEST_SWIFT_AUTH_URL" VELOX_STORAGE_SWIFT_USER="$VELOX_TEST_SWIFT_USER" \
+  VELOX_STORAGE_SWIFT_KEY="$VELOX_TEST_SWIFT_KEY" VELOX_STORAGE_SWIFT_CONTAINER_PREFIX=bench$mode \
+    "$work/velox" serve --data "$work/data-$mode" --listen "127.0.0.1:$port" --log-level warn >"$work/velox-$mode.log" 2>&1 </dev/null &
+  pid[$mode]=$!; pids+=($!)
+  url[$mode]="http://127.0.0.1:$port"
+done
 rport=$(freeport)
 RCLONE_CONFIG_SW_TYPE=swift RCLONE_CONFIG_SW_AUTH="$VELOX_TEST_SWIFT_AUTH_URL" RCLONE_CONFIG_SW_USER="$VELOX_TEST_SWIFT_USER" \
 RCLONE_CONFIG_SW_KEY="$VELOX_TEST_SWIFT_KEY" rclone serve webdav --config /dev/null --addr "127.0.0.1:$rport" sw:bench-rclone \
   >"$work/rclone.log" 2>&1 </dev/null &
 pids+=($!)
-vurl="http://127.0.0.1:$vport"
-for _ in $(seq 1 300); do curl -fs "$vurl/readyz" >/dev/null 2>&1 && curl -fs "http://127.0.0.1:$rport/" >/dev/null 2>&1 && break; sleep 0.1; done
-space=$(curl -fs -u admin:pw "$vurl/api/v1/me" | python3 -c 'import json,sys; print(json.load(sys.stdin)["user"]["personal_space_id"])')
-root=$(curl -fs -u admin:pw "$vurl/api/v1/spaces/$space" | python3 -c 'import json,sys; print(json.load(sys.stdin)["root_id"])')
-curl -fs -X MKCOL "http://127.0.0.1:$rport/x" >/dev/null 2>&1 || true
+for mode in plain enc; do
+  u=${url[$mode]}
+  for _ in $(seq 1 300); do curl -fs "$u/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+  space=$(curl -fs -u admin:pw "$u/api/v1/me" | python3 -c 'import json,sys; print(json.load(sys.stdin)["user"]["personal_space_id"])')
+  root[$mode]=$(curl -fs -u admin:pw "$u/api/v1/spaces/$space" | python3 -c 'import json,sys; print(json.load(sys.stdin)["root_id"])')
+done
+for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$rport/" >/dev/null 2>&1 && break; sleep 0.1; done
 
-echo "| file | direct PUT | Velox upload | rclone PUT | direct GET | Velox download | rclone GET |"
-echo "|---|---|---|---|---|---|---|"
+declare -A put get cpu_put cpu_get
 for mib in "${sizes[@]}"; do
   head -c $((mib * 1048576)) /dev/urandom > "$work/src"
-  # Direct: one PUT (a single object under Swift's 5 GiB limit), one GET.
-  t0=$(now); curl -fs -X PUT -H "X-Auth-Token: $token" -T "$work/src" "$storage/bench-direct/obj$mib" >/dev/null; t1=$(now)
-  dput=$(mbps "$mib" "$t0" "$t1")
-  t0=$(now); curl -fs -H "X-Auth-Token: $token" -o /dev/null "$storage/bench-direct/obj$mib"; t1=$(now)
-  dget=$(mbps "$mib" "$t0" "$t1")
-  t0=$(now)
-  id=$(curl -fs -u admin:pw -X POST -T "$work/src" -H 'Content-Type: application/octet-stream' \
-    "$vurl/api/v1/nodes/$root/files?name=f$mib&conflict=replace" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-  t1=$(now); vput=$(mbps "$mib" "$t0" "$t1")
-  t0=$(now); curl -fs -u admin:pw -o /dev/null "$vurl/api/v1/nodes/$id/content"; t1=$(now)
-  vget=$(mbps "$mib" "$t0" "$t1")
-  t0=$(now); curl -fs -T "$work/src" "http://127.0.0.1:$rport/f$mib" >/dev/null; t1=$(now)
-  rput=$(mbps "$mib" "$t0" "$t1")
-  t0=$(now); curl -fs -o /dev/null "http://127.0.0.1:$rport/f$mib"; t1=$(now)
-  rget=$(mbps "$mib" "$t0" "$t1")
-  ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
-  echo "| $mib MiB | $dput MB/s | $vput MB/s ($(ratio "$vput" "$dput")×) | $rput MB/s ($(ratio "$rput" "$dput")×) | $dget MB/s | $vget MB/s ($(ratio "$vget" "$dget")×) | $rget MB/s ($(ratio "$rget" "$dget")×) |"
+  for r in $(seq "$rounds"); do
+    echo "== $mib MiB, round $r" >&2
+    # Direct: one PUT (a single object under Swift's 5 GiB limit), one GET.
+    put[direct,$mib]+="$(mb "$(curl -fs -X PUT -H "X-Auth-Token: $token" -T "$work/src" -o /dev/null -w '%{speed_upload}' "$storage/bench-direct/obj$mib")") "
+    get[direct,$mib]+="$(mb "$(curl -fs -H "X-Auth-Token: $token" -o /dev/null -w '%{speed_download}' "$storage/bench-direct/obj$mib")") "
+    for mode in plain enc; do
+      u=${url[$mode]}
+      c0=$(cpu "${pid[$mode]}")
+      rate=$(curl -fs -u admin:pw -X POST -T "$work/src" -H 'Content-Type: application/octet-stream' -o "$work/node.json" \
+        -w '%{speed_upload}' "$u/api/v1/nodes/${root[$mode]}/files?name=f$mib-$r")
+      c1=$(cpu "${pid[$mode]}")
+      put[$mode,$mib]+="$(mb "$rate") "
+      cpu_put[$mode,$mib]+="$(python3 -c "print(f'{($c1-$c0)*1024/$mib:.2f}')") "
+      id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$work/node.json")
+      rate=$(curl -fs -u admin:pw -o /dev/null -w '%{speed_download}' "$u/api/v1/nodes/$id/content")
+      c2=$(cpu "${pid[$mode]}")
+      get[$mode,$mib]+="$(mb "$rate") "
+      cpu_get[$mode,$mib]+="$(python3 -c "print(f'{($c2-$c1)*1024/$mib:.2f}')") "
+      curl -fs -u admin:pw -X DELETE "$u/api/v1/nodes/$id" >/dev/null
+    done
+    put[rclone,$mib]+="$(mb "$(curl -fs -T "$work/src" -o /dev/null -w '%{speed_upload}' "http://127.0.0.1:$rport/f$mib")") "
+    get[rclone,$mib]+="$(mb "$(curl -fs -o /dev/null -w '%{speed_download}' "http://127.0.0.1:$rport/f$mib")") "
+  done
+done
+
+echo "Medians of $rounds interleaved rounds, MB/s (ratio to direct Swift in the same run):"
+echo
+echo "| file | direct PUT | Velox upload, plain | Velox upload, encrypted | rclone PUT | direct GET | Velox download, plain | Velox download, encrypted | rclone GET |"
+echo "|---|---|---|---|---|---|---|---|---|"
+for mib in "${sizes[@]}"; do
+  # shellcheck disable=SC2086
+  {
+    dp=$(median ${put[direct,$mib]}); dg=$(median ${get[direct,$mib]})
+    pp=$(median ${put[plain,$mib]}); pg=$(median ${get[plain,$mib]})
+    ep=$(median ${put[enc,$mib]}); eg=$(median ${get[enc,$mib]})
+    rp=$(median ${put[rclone,$mib]}); rg=$(median ${get[rclone,$mib]})
+  }
+  echo "| $mib MiB | $dp | $pp ($(ratio "$pp" "$dp")×) | $ep ($(ratio "$ep" "$dp")×) | $rp ($(ratio "$rp" "$dp")×) | $dg | $pg ($(ratio "$pg" "$dg")×) | $eg ($(ratio "$eg" "$dg")×) | $rg ($(ratio "$rg" "$dg")×) |"
 done
 echo
-echo "Velox peak RSS: $(( $(awk '/VmHWM/ {print $2}' /proc/$vpid/status) / 1024 )) MiB"
+echo "Velox CPU seconds per GiB moved (median), and peak RSS:"
+echo
+echo "| | upload, plain | upload, encrypted | download, plain | download, encrypted |"
+echo "|---|---|---|---|---|"
+for mib in "${sizes[@]}"; do
+  # shellcheck disable=SC2086
+  echo "| $mib MiB | $(printf '%s\n' ${cpu_put[plain,$mib]} | sort -n | sed -n "$(( (rounds + 1) / 2 ))p") s | $(printf '%s\n' ${cpu_put[enc,$mib]} | sort -n | sed -n "$(( (rounds + 1) / 2 ))p") s | $(printf '%s\n' ${cpu_get[plain,$mib]} | sort -n | sed -n "$(( (rounds + 1) / 2 ))p") s | $(printf '%s\n' ${cpu_get[enc,$mib]} | sort -n | sed -n "$(( (rounds + 1) / 2 ))p") s |"
+done
+echo
+echo "Peak RSS: plain $(( $(awk '/VmHWM/ {print $2}' /proc/${pid[plain]}/status) / 1024 )) MiB, encrypted $(( $(awk '/VmHWM/ {print $2}' /proc/${pid[enc]}/status) / 1024 )) MiB"
+echo
+echo "Rounds:"
+for mib in "${sizes[@]}"; do
+  for k in direct plain enc rclone; do
+    echo "- $mib MiB $k: PUT ${put[$k,$mib]}/ GET ${get[$k,$mib]}"
+  done
+done
