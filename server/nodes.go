@@ -6,13 +6,13 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
 
+	"github.com/veloxhq/velox/internal/blobhttp"
 	"github.com/veloxhq/velox/internal/files"
 	"github.com/veloxhq/velox/internal/storage"
 )
@@ -161,15 +161,12 @@ func (s *Server) serveContent(w http.ResponseWriter, r *http.Request, name, ctyp
 	}
 	h.Set("Content-Disposition", mime.FormatMediaType(disp, map[string]string{"filename": name}))
 	h.Set("Cache-Control", "private, no-cache")
-	if f, ok := obj.(interface{ OSFile() *os.File }); ok {
-		// A plain file (the local backend): net/http sends it with
-		// sendfile(2), zero-copy.
-		http.ServeContent(w, r, "", mtime, f.OSFile())
-		return
+	if err := blobhttp.Serve(w, r, mtime, obj); err != nil {
+		for _, k := range []string{"ETag", "Content-Type", "Content-Disposition", "Cache-Control"} {
+			h.Del(k)
+		}
+		s.error(w, r, err)
 	}
-	ra := newReadAhead(r.Context(), obj)
-	defer ra.Close()
-	http.ServeContent(readAheadWriter{w, ra}, r, "", mtime, ra)
 }
 
 func (s *Server) handleDownload(w http.ResponseWriter, r *http.Request) {

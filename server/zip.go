@@ -3,6 +3,7 @@ package server
 import (
 	"archive/zip"
 	"compress/flate"
+	"context"
 	"io"
 	"mime"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/veloxhq/velox/internal/files"
 	"github.com/veloxhq/velox/internal/metadata"
+	"github.com/veloxhq/velox/internal/storage"
 )
 
 // Zip downloads stream an archive straight into the response: each file
@@ -214,4 +216,18 @@ func compressed(name string) bool {
 		return true
 	}
 	return false
+}
+
+// readSeeker reads a blob until the request's context ends, so a zip or
+// thumbnail stops reading storage when the client goes away.
+type readSeeker struct {
+	ctx context.Context
+	obj storage.Object
+}
+
+func (rs readSeeker) Read(p []byte) (int, error) {
+	if err := rs.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return rs.obj.Read(p)
 }

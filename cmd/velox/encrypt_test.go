@@ -150,15 +150,21 @@ func TestEncryptionEndToEnd(t *testing.T) {
 	flipped := append([]byte{}, raw...)
 	flipped[len(raw)/2] ^= 1
 	os.WriteFile(files[0], flipped, 0o600)
+	// The flip lies in the first chunk a download reads, which is checked
+	// before the answer starts: a clear API error, not a cut-off file.
 	code, b, err := download(r, id, "")
 	if err == nil && code == 200 && bytes.Equal(b, content) {
 		t.Fatal("a tampered blob downloaded successfully")
 	}
-	if bytes.Equal(b, content) || (err == nil && code == 200 && len(b) == len(content)) {
-		t.Fatalf("a tampered blob served %d full bytes", len(b))
+	if code != 500 || !strings.Contains(string(b), `"corrupt"`) {
+		t.Fatalf("tampered blob: %d %.200s (err %v); want 500 with code corrupt", code, b, err)
 	}
 	if !strings.Contains(log.String(), blob) || !strings.Contains(log.String(), "integrity") {
 		t.Errorf("no log entry naming blob %s:\n%s", blob, log)
+	}
+	// WebDAV (sync clients) serves the same way.
+	if code, b := get(t, r.url+"/remote.php/dav/files/admin/hr.txt", "admin", "pw"); code != 500 || strings.Contains(b, "salary") {
+		t.Errorf("WebDAV GET of a tampered blob: %d %.200s; want 500 and none of the content", code, b)
 	}
 	// Truncated: a clear API error before any byte.
 	os.WriteFile(files[0], raw[:len(raw)-100], 0o600)

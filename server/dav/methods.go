@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/veloxhq/velox/internal/blobhttp"
 	"github.com/veloxhq/velox/internal/files"
 )
 
@@ -45,7 +46,12 @@ func (h *Handler) handleGet(w http.ResponseWriter, r *http.Request, t *target) {
 	// browser run uploaded HTML or guess a more dangerous type.
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Content-Security-Policy", "sandbox")
-	http.ServeContent(w, r, n.Name, n.MTime, obj)
+	if err := blobhttp.Serve(w, r, n.MTime, obj); err != nil {
+		for _, k := range []string{"ETag", "OC-ETag", "OC-FileId", "Content-Type", "Content-Security-Policy"} {
+			w.Header().Del(k)
+		}
+		h.fail(w, r, err)
+	}
 }
 
 // etagList parses an If-Match or If-None-Match value into unquoted tags;

@@ -1,4 +1,4 @@
-package server
+package blobhttp
 
 import (
 	"bytes"
@@ -12,6 +12,8 @@ import (
 	"testing"
 	"testing/iotest"
 	"time"
+
+	"github.com/veloxhq/velox/internal/storage"
 )
 
 // memObject is a storage.Object in memory that returns short reads.
@@ -153,3 +155,108 @@ func TestReadAheadServeContent(t *testing.T) {
 		}
 	}
 }
+
+// countingObject counts the bytes read from it and its Seeks.
+type countingObject struct {
+	memObject
+	read, seeks int64
+}
+
+func (c *countingObject) Read(p []byte) (int, error) {
+	n, err := c.memObject.Read(p)
+	c.read += int64(n)
+	return n, err
+}
+
+func (c *countingObject) Seek(off int64, whence int) (int64, error) {
+	c.seeks++
+	return c.memObject.Seek(off, whence)
+}
+
+func TestReadAheadProbeSeeksKeepBufferedBytes(t *testing.T) {
+	// http.ServeContent seeks to the end and back before reading; what
+	// was read ahead (by prime) must survive that, not be read twice.
+	data := bytes.Repeat([]byte("0123456789"), 300000)
+	obj := &countingObject{memObject: memObject{bytes.NewReader(data), 64 << 10}}
+	ra := newReadAhead(context.Background(), obj)
+	defer ra.Close()
+	if err := ra.prime(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := ra.Seek(0, io.SeekEnd); n != int64(len(data)) || err != nil {
+		t.Fatalf("SeekEnd = %d, %v", n, err)
+	}
+	if n, err := ra.Seek(0, io.SeekStart); n != 0 || err != nil {
+		t.Fatalf("SeekStart = %d, %v", n, err)
+	}
+	got, err := io.ReadAll(ra)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read %d bytes, %v", len(got), err)
+	}
+	if obj.seeks != 0 || obj.read != int64(len(data)) {
+		t.Fatalf("the store was seeked %d times and read for %d bytes; want 0 and %d", obj.seeks, obj.read, len(data))
+	}
+}
+
+// headerRecorder is an httptest.ResponseRecorder that remembers whether
+// anything was sent.
+type headerRecorder struct {
+	*httptest.ResponseRecorder
+	wrote bool
+}
+
+func (h *headerRecorder) WriteHeader(code int) { h.wrote = true; h.ResponseRecorder.WriteHeader(code) }
+func (h *headerRecorder) Write(b []byte) (int, error) {
+	h.wrote = true
+	return h.ResponseRecorder.Write(b)
+}
+
+func TestServeReportsEarlyFailureBeforeWriting(t *testing.T) {
+	corrupt := errors.New("blob x: integrity check failed")
+	data := bytes.Repeat([]byte("a"), 3<<20)
+	for _, tc := range []struct {
+		name      string
+		failAfter int // bytes served before the store fails; -1: never
+		rng       string
+		wantErr   bool // Serve returns the error, having written nothing
+	}{
+		{"intact", -1, "", false},
+		{"corrupt at the start", 0, "", true},
+		{"corrupt within the first chunk", 100 << 10, "", true},
+		{"corrupt later", 2 << 20, "", false},
+		{"range, corrupt at the start", 0, "bytes=5-10", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var obj storage.Object = &memObject{bytes.NewReader(data), 256 << 10}
+			if tc.failAfter >= 0 {
+				obj = &failingObject{memObject{bytes.NewReader(data[:tc.failAfter]), 256 << 10}, corrupt}
+				obj = &sizedObject{obj, int64(len(data))}
+			}
+			rec := &headerRecorder{ResponseRecorder: httptest.NewRecorder()}
+			req := httptest.NewRequest("GET", "/", nil)
+			if tc.rng != "" {
+				req.Header.Set("Range", tc.rng)
+			}
+			err := Serve(rec, req, time.Time{}, obj)
+			switch {
+			case tc.wantErr && (!errors.Is(err, corrupt) || rec.wrote):
+				t.Fatalf("Serve = %v, wrote %v; want the error and nothing written", err, rec.wrote)
+			case !tc.wantErr && err != nil:
+				t.Fatalf("Serve = %v", err)
+			case tc.failAfter < 0 && !bytes.Equal(rec.Body.Bytes(), data):
+				t.Fatalf("intact file: got %d bytes", rec.Body.Len())
+			case tc.failAfter > 0 && !tc.wantErr && rec.Body.Len() >= len(data):
+				t.Fatalf("a file failing at %d served %d bytes", tc.failAfter, rec.Body.Len())
+			}
+		})
+	}
+}
+
+// sizedObject reports the size the file should have, whatever its reader
+// holds.
+type sizedObject struct {
+	storage.Object
+	size int64
+}
+
+func (s *sizedObject) Size() int64 { return s.size }

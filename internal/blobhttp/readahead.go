@@ -1,7 +1,8 @@
-package server
+package blobhttp
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"sync"
@@ -26,9 +27,12 @@ type chunk struct {
 }
 
 // readAhead is an io.ReadSeeker over a storage.Object that reads ahead
-// in a goroutine of its own, started by the first Read and stopped by
-// Seek and Close. It holds at most two buffers of readAheadSize; Close
-// must be called before the object is closed.
+// in a goroutine of its own, started by the first Read and stopped by a
+// Seek elsewhere and by Close. Seeks are lazy: they take effect at the
+// next Read, so http.ServeContent's probe (seek to the end for the size,
+// back to the start) keeps what was read ahead. It holds at most two
+// buffers of readAheadSize; Close must be called before the object is
+// closed.
 type readAhead struct {
 	ctx context.Context
 	obj storage.Object
@@ -41,7 +45,8 @@ type readAhead struct {
 	cur  chunk  // the chunk being handed out
 	rest []byte // its bytes not handed out yet
 	err  error  // sticky error from the reader
-	pos  int64  // offset of the next byte Read returns
+	pos  int64  // offset of the next byte rest holds (or obj, if stopped)
+	want int64  // offset the next Read returns from, set by Seek
 }
 
 func newReadAhead(ctx context.Context, obj storage.Object) *readAhead {
@@ -63,7 +68,6 @@ func (ra *readAhead) start() {
 // an error (io.EOF included) or stop.
 func (ra *readAhead) fill(free chan *[]byte, full chan<- chunk, stop, done chan struct{}) {
 	defer close(done)
-	first := true
 	for {
 		var buf *[]byte
 		select {
@@ -71,15 +75,11 @@ func (ra *readAhead) fill(free chan *[]byte, full chan<- chunk, stop, done chan 
 		case <-stop:
 			return
 		}
-		// After the first chunk, which goes out as soon as it arrives,
-		// gather at least a quarter of a buffer per hand-off: a remote
-		// store's reads return 64 KiB or less at a time, and handing
-		// each over to the writer costs two goroutine switches.
-		min := 1
-		if !first {
-			min = readAheadSize / 4
-		}
-		first = false
+		// Gather at least a quarter of a buffer per hand-off: a remote
+		// store's reads return 64 KiB or less at a time, handing each
+		// over to the writer costs two goroutine switches, and Serve
+		// checks the whole first chunk before it answers.
+		const min = readAheadSize / 4
 		// Not io.ReadAtLeast: it would turn a short final chunk into
 		// io.ErrUnexpectedEOF, indistinguishable from the store's own.
 		var n int
@@ -101,6 +101,24 @@ func (ra *readAhead) fill(free chan *[]byte, full chan<- chunk, stop, done chan 
 	}
 }
 
+// prime reads the first chunk from the current position, if not read yet,
+// and returns the store's error if that failed: a caller can then answer
+// with an error before any byte of the response is written.
+func (ra *readAhead) prime() error {
+	if err := ra.applySeek(); err != nil {
+		return err
+	}
+	if len(ra.rest) == 0 && ra.err == nil {
+		if err := ra.fetch(); err != nil {
+			return err
+		}
+	}
+	if ra.err != nil && ra.err != io.EOF {
+		return ra.err
+	}
+	return nil
+}
+
 func (ra *readAhead) Read(p []byte) (int, error) {
 	b, err := ra.next(int64(len(p)))
 	return copy(p, b), err
@@ -112,22 +130,15 @@ func (ra *readAhead) next(max int64) ([]byte, error) {
 	if err := ra.ctx.Err(); err != nil {
 		return nil, err
 	}
+	if err := ra.applySeek(); err != nil {
+		return nil, err
+	}
 	for len(ra.rest) == 0 {
 		if ra.err != nil {
 			return nil, ra.err
 		}
-		if ra.done == nil {
-			ra.start()
-		}
-		if ra.cur.buf != nil {
-			ra.free <- ra.cur.buf
-			ra.cur = chunk{}
-		}
-		select {
-		case c := <-ra.full:
-			ra.cur, ra.rest, ra.err = c, (*c.buf)[:c.n], c.err
-		case <-ra.ctx.Done():
-			return nil, ra.ctx.Err()
+		if err := ra.fetch(); err != nil {
+			return nil, err
 		}
 	}
 	b := ra.rest
@@ -136,7 +147,45 @@ func (ra *readAhead) next(max int64) ([]byte, error) {
 	}
 	ra.rest = ra.rest[len(b):]
 	ra.pos += int64(len(b))
+	ra.want = ra.pos
 	return b, nil
+}
+
+// fetch replaces the drained current chunk with the next one.
+func (ra *readAhead) fetch() error {
+	if err := ra.ctx.Err(); err != nil {
+		return err
+	}
+	if ra.done == nil {
+		ra.start()
+	}
+	if ra.cur.buf != nil {
+		ra.free <- ra.cur.buf
+		ra.cur = chunk{}
+	}
+	select {
+	case c := <-ra.full:
+		ra.cur, ra.rest, ra.err = c, (*c.buf)[:c.n], c.err
+		return nil
+	case <-ra.ctx.Done():
+		return ra.ctx.Err()
+	}
+}
+
+// applySeek moves to want, dropping what was read ahead, unless want is
+// where the buffered bytes continue.
+func (ra *readAhead) applySeek() error {
+	if ra.want == ra.pos {
+		return nil
+	}
+	ra.halt()
+	pos, err := ra.obj.Seek(ra.want, io.SeekStart)
+	if err != nil {
+		ra.want = ra.pos
+		return err
+	}
+	ra.pos, ra.want = pos, pos
+	return nil
 }
 
 // halt stops the reading goroutine, if any, and returns its buffers to
@@ -162,18 +211,23 @@ func (ra *readAhead) halt() {
 	ra.cur, ra.rest, ra.err = chunk{}, nil, nil
 }
 
-// Seek implements io.Seeker. The bytes read ahead are dropped.
+// Seek implements io.Seeker. It only records the position; the next Read
+// moves there.
 func (ra *readAhead) Seek(off int64, whence int) (int64, error) {
-	if whence == io.SeekCurrent {
-		// The object is ahead of what was handed out.
-		off, whence = ra.pos+off, io.SeekStart
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		off += ra.want
+	case io.SeekEnd:
+		off += ra.obj.Size()
+	default:
+		return 0, errors.New("seek: invalid whence")
 	}
-	ra.halt()
-	pos, err := ra.obj.Seek(off, whence)
-	if err == nil {
-		ra.pos = pos
+	if off < 0 {
+		return 0, errors.New("seek: negative position")
 	}
-	return pos, err
+	ra.want = off
+	return off, nil
 }
 
 // Close stops reading ahead; it does not close the object.
@@ -214,18 +268,4 @@ func (w readAheadWriter) ReadFrom(src io.Reader) (int64, error) {
 		}
 	}
 	return total, nil
-}
-
-// readSeeker reads a blob until the request's context ends, so a zip or
-// thumbnail stops reading storage when the client goes away.
-type readSeeker struct {
-	ctx context.Context
-	obj storage.Object
-}
-
-func (rs readSeeker) Read(p []byte) (int, error) {
-	if err := rs.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return rs.obj.Read(p)
 }
