@@ -58,6 +58,7 @@ func (s *Server) registerAdminAPI(api prefixed) {
 
 type adminUserJSON struct {
 	userJSON
+	DisabledBy string      `json:"disabled_by"`
 	QuotaBytes *int64      `json:"quota_bytes"`
 	CreatedAt  time.Time   `json:"created_at"`
 	UpdatedAt  time.Time   `json:"updated_at"`
@@ -65,7 +66,7 @@ type adminUserJSON struct {
 }
 
 func (s *Server) adminUserJSON(r *http.Request, u *metadata.User) adminUserJSON {
-	return adminUserJSON{userJSON: s.userJSON(r, u), QuotaBytes: u.QuotaBytes, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
+	return adminUserJSON{userJSON: s.userJSON(r, u), DisabledBy: u.DisabledBy, QuotaBytes: u.QuotaBytes, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
 }
 
 func (s *Server) handleAdminUsers(w http.ResponseWriter, r *http.Request) {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -192,6 +193,16 @@ func TestOpenLDAPMembershipFollowsDirectory(t *testing.T) {
 	resp, b = h.doAs("hank-http", e.Password("hank-http"), "GET", "/api/v1/me", nil)
 	if resp.StatusCode != 401 && resp.StatusCode != 403 {
 		t.Fatalf("deleted directory user: %d %s", resp.StatusCode, b)
+	}
+	if users := string(h.admin(200, "GET", "/users", "")); !strings.Contains(users, `"username":"hank-http"`) ||
+		!regexp.MustCompile(`"username":"hank-http"[^}]*"disabled":true[^}]*"disabled_by":"directory"`).MatchString(users) {
+		t.Fatalf("admin view of hank after the sync: %s", users)
+	}
+	// Back in the directory (say, rehired): the account the sync disabled
+	// works again at the next sign-in, without an administrator.
+	e.AddUser(t, "hank-http")
+	if resp, b := h.login("hank-http", e.Password("hank-http")); resp.StatusCode != 200 {
+		t.Fatalf("hank back in the directory cannot sign in: %d %s", resp.StatusCode, b)
 	}
 	// Back in the group: access returns at the next login.
 	e.AddMember(t, "http-inner", gina)

@@ -168,7 +168,7 @@ func adminUser(ctx context.Context, db *metadata.DB, cmd string, args []string, 
 		if err != nil {
 			return err
 		}
-		if err := db.SetDisabled(ctx, u.ID, cmd == "disable"); err != nil {
+		if err := db.SetDisabled(ctx, u.ID, cmd == "disable", metadata.DisabledByAdmin); err != nil {
 			return err
 		}
 		if cmd == "disable" {

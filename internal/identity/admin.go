@@ -64,7 +64,7 @@ func (s *Service) SetDisabled(ctx context.Context, a Actor, id string, disabled 
 		return invalid("You cannot disable your own account.")
 	}
 	err = s.DB.WithTx(ctx, func(tx *metadata.Tx) error {
-		if err := tx.SetDisabled(ctx, id, disabled); err != nil {
+		if err := tx.SetDisabled(ctx, id, disabled, metadata.DisabledByAdmin); err != nil {
 			return err
 		}
 		if disabled {

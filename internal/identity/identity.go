@@ -146,6 +146,7 @@ func reason(err error) string {
 // the directory's view of them (names, groups).
 func (s *Service) provision(ctx context.Context, id *auth.Identity) (*metadata.User, error) {
 	var u *metadata.User
+	reenabled := false
 	err := s.DB.WithTx(ctx, func(tx *metadata.Tx) error {
 		var err error
 		u, err = tx.UserByName(ctx, id.Username)
@@ -162,7 +163,15 @@ func (s *Service) provision(ctx context.Context, id *auth.Identity) (*metadata.U
 			return fmt.Errorf("identity: %q belongs to provider %q, not %q: %w", u.Username, u.Provider, id.Provider, auth.ErrInvalidCredentials)
 		}
 		if u.Disabled {
-			return auth.ErrDisabled
+			// The directory has just authenticated this user, so an
+			// account its sync disabled is enabled again.
+			if u.DisabledBy != metadata.DisabledByDirectory || id.Provider == local.Name {
+				return auth.ErrDisabled
+			}
+			if err := tx.SetDisabled(ctx, u.ID, false, ""); err != nil {
+				return err
+			}
+			u.Disabled, u.DisabledBy, reenabled = false, "", true
 		}
 		if id.Provider == local.Name {
 			return nil // local groups are managed in Velox
@@ -174,6 +183,10 @@ func (s *Service) provision(ctx context.Context, id *auth.Identity) (*metadata.U
 	})
 	if err != nil {
 		return nil, err
+	}
+	if reenabled {
+		s.audit(ctx, metadata.AuditEvent{Actor: u.Username, Action: "user.enable", Target: u.Username, Provider: u.Provider,
+			Outcome: "success", Details: details("reason", "signed in through the directory again")})
 	}
 	return u, nil
 }

@@ -53,6 +53,13 @@ func (d *fakeDir) Authenticate(ctx context.Context, username, password string) (
 			if d.pw[username] != password {
 				return nil, auth.ErrInvalidCredentials
 			}
+			// As the LDAP provider does, for entries the directory marks.
+			if u.Disabled {
+				return nil, auth.ErrDisabled
+			}
+			if u.Locked {
+				return nil, auth.ErrLocked
+			}
 			id := u.Identity
 			return &id, nil
 		}
@@ -154,6 +161,93 @@ func TestLoginProvisionsAndSyncRefreshes(t *testing.T) {
 		}
 		if ev, _ := db.Audit(ctx, metadata.AuditFilter{Action: "user.disable"}); len(ev) != 2 {
 			t.Errorf("audited disables: %d, want 2", len(ev))
+		}
+	})
+}
+
+// The sync enables again the accounts it disabled once the directory
+// lists them as active, and a directory sign-in does the same at once;
+// an account an administrator disabled stays disabled.
+func TestDirectoryEnablesWhatItDisabled(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *metadata.DB) {
+		ctx := context.Background()
+		dir := &fakeDir{pw: map[string]string{}}
+		names := []string{"ann", "ben", "cat", "dan", "eve", "fay"}
+		for _, n := range names {
+			dir.pw[n] = "pw"
+			dir.users = append(dir.users, dirUser(n, "staff"))
+		}
+		chain := &auth.Chain{Providers: []auth.Named{{Name: "ldap", Authenticator: dir}}}
+		svc := identity.New(db, chain, dir, slog.New(slog.DiscardHandler))
+		for _, n := range names {
+			if _, err := svc.Login(ctx, identity.LoginRequest{Username: n, Password: "pw"}); err != nil {
+				t.Fatalf("login %s: %v", n, err)
+			}
+		}
+		user := func(n string) *metadata.User {
+			u, err := db.UserByName(ctx, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return u
+		}
+		root := &metadata.User{Username: "root", Provider: "local", IsAdmin: true}
+		if err := db.CreateUser(ctx, root); err != nil {
+			t.Fatal(err)
+		}
+		if err := svc.SetDisabled(ctx, identity.Actor{User: root}, user("dan").ID, true); err != nil {
+			t.Fatal(err)
+		}
+
+		// ben leaves the directory, cat is disabled there.
+		all := dir.users
+		dir.users = append([]ldap.DirectoryUser{all[0]}, all[2:]...)
+		dir.users[1].Disabled = true
+		if res, err := svc.Sync(ctx); err != nil || res.Disabled != 2 || res.Enabled != 0 {
+			t.Fatalf("sync: %+v, %v", res, err)
+		}
+		for n, want := range map[string]string{"ben": "directory", "cat": "directory", "dan": "admin", "ann": ""} {
+			if u := user(n); u.DisabledBy != want || u.Disabled != (want != "") {
+				t.Errorf("%s: disabled %v by %q, want by %q", n, u.Disabled, u.DisabledBy, want)
+			}
+		}
+
+		// Both are back and active: the next sync enables them, not dan.
+		dir.users = all
+		dir.users[2].Disabled = false
+		if res, err := svc.Sync(ctx); err != nil || res.Enabled != 2 || res.Disabled != 0 {
+			t.Fatalf("sync after return: %+v, %v", res, err)
+		}
+		for _, n := range []string{"ben", "cat"} {
+			if u := user(n); u.Disabled || u.DisabledBy != "" {
+				t.Errorf("%s still disabled (by %q) after the directory lists them again", n, u.DisabledBy)
+			}
+			if _, err := svc.Login(ctx, identity.LoginRequest{Username: n, Password: "pw"}); err != nil {
+				t.Errorf("%s cannot sign in after being enabled: %v", n, err)
+			}
+		}
+		if u := user("dan"); !u.Disabled || u.DisabledBy != "admin" {
+			t.Errorf("the sync enabled dan, whom an administrator disabled: %+v", u)
+		}
+		if _, err := svc.Login(ctx, identity.LoginRequest{Username: "dan", Password: "pw"}); !errors.Is(err, auth.ErrDisabled) {
+			t.Errorf("admin-disabled dan signed in through the directory: %v", err)
+		}
+
+		// eve leaves and the sync disables her; back in the directory,
+		// her own sign-in enables her before any sync runs.
+		dir.users = append(all[:4:4], all[5])
+		if res, _ := svc.Sync(ctx); res.Disabled != 1 {
+			t.Fatalf("sync without eve: %+v", res)
+		}
+		dir.users = all
+		if _, err := svc.Login(ctx, identity.LoginRequest{Username: "eve", Password: "pw"}); err != nil {
+			t.Fatalf("eve, back in the directory, cannot sign in: %v", err)
+		}
+		if u := user("eve"); u.Disabled {
+			t.Error("eve still disabled after signing in through the directory")
+		}
+		if ev, _ := db.Audit(ctx, metadata.AuditFilter{Action: "user.enable"}); len(ev) != 3 {
+			t.Errorf("audited enables: %d, want 3 (ben, cat, eve)", len(ev))
 		}
 	})
 }

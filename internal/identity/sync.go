@@ -20,6 +20,9 @@ type SyncResult struct {
 	Known    int `json:"known"`
 	Updated  int `json:"updated"`
 	Disabled int `json:"disabled"`
+	// Enabled counts accounts the sync had disabled that the directory
+	// lists as active again.
+	Enabled int `json:"enabled"`
 	// Skipped explains why users missing from the directory were not
 	// disabled, if they were not.
 	Skipped string `json:"skipped,omitempty"`
@@ -40,7 +43,9 @@ const (
 // groups of users already provisioned are refreshed, users the directory
 // marks disabled or locked are disabled and signed out, and users it no
 // longer lists are disabled — unless the listing failed or shrank
-// suspiciously, in which case nobody is disabled. Users who never signed
+// suspiciously, in which case nobody is disabled. Users the sync disabled
+// whom the directory lists as active again are enabled; users an
+// administrator disabled stay disabled. Users who never signed
 // in are not created; they are provisioned at first login.
 func (s *Service) Sync(ctx context.Context) (SyncResult, error) {
 	res := SyncResult{Started: s.DB.Now().UTC()}
@@ -99,6 +104,12 @@ func (s *Service) Sync(ctx context.Context) (SyncResult, error) {
 			return res, fmt.Errorf("identity: sync %s: %w", u.Username, err)
 		}
 		res.Updated++
+		if !du.Disabled && !du.Locked && u.Disabled && u.DisabledBy == metadata.DisabledByDirectory {
+			if err := s.reenable(ctx, u, syncActor); err != nil {
+				return res, err
+			}
+			res.Enabled++
+		}
 		if (du.Disabled || du.Locked) && !u.Disabled {
 			why := "disabled in the directory"
 			if du.Locked {
@@ -128,14 +139,15 @@ func (s *Service) Sync(ctx context.Context) (SyncResult, error) {
 		s.Logger.Warn("directory sync did not disable missing users", "reason", res.Skipped)
 	}
 	s.audit(ctx, metadata.AuditEvent{Actor: syncActor, Action: "directory.sync", Provider: provider, Outcome: "success",
-		Details: details("listed", fmt.Sprint(res.Listed), "updated", fmt.Sprint(res.Updated), "disabled", fmt.Sprint(res.Disabled), "skipped", res.Skipped)})
+		Details: details("listed", fmt.Sprint(res.Listed), "updated", fmt.Sprint(res.Updated), "disabled", fmt.Sprint(res.Disabled),
+			"enabled", fmt.Sprint(res.Enabled), "skipped", res.Skipped)})
 	return res, nil
 }
 
 // disable blocks a user and signs them out everywhere.
 func (s *Service) disable(ctx context.Context, u *metadata.User, why string) error {
 	err := s.DB.WithTx(ctx, func(tx *metadata.Tx) error {
-		if err := tx.SetDisabled(ctx, u.ID, true); err != nil {
+		if err := tx.SetDisabled(ctx, u.ID, true, metadata.DisabledByDirectory); err != nil {
 			return err
 		}
 		return tx.DeleteUserSessions(ctx, u.ID)
@@ -145,6 +157,19 @@ func (s *Service) disable(ctx context.Context, u *metadata.User, why string) err
 	}
 	s.audit(ctx, metadata.AuditEvent{Actor: syncActor, Action: "user.disable", Target: u.Username, Provider: u.Provider,
 		Outcome: "success", Details: details("reason", why)})
+	return nil
+}
+
+// reenable enables an account the directory sync had disabled, once the
+// directory shows the user active again (actor: the sync, or the user
+// signing in through the directory).
+func (s *Service) reenable(ctx context.Context, u *metadata.User, actor string) error {
+	if err := s.DB.SetDisabled(ctx, u.ID, false, ""); err != nil {
+		return err
+	}
+	u.Disabled, u.DisabledBy = false, ""
+	s.audit(ctx, metadata.AuditEvent{Actor: actor, Action: "user.enable", Target: u.Username, Provider: u.Provider,
+		Outcome: "success", Details: details("reason", "active in the directory again")})
 	return nil
 }
 

@@ -18,6 +18,9 @@ type User struct {
 	PasswordHash string
 	IsAdmin      bool
 	Disabled     bool
+	// DisabledBy says who disabled the account: DisabledByAdmin or
+	// DisabledByDirectory; empty while enabled.
+	DisabledBy string
 	// QuotaBytes overrides the default quota of the user's personal
 	// space; nil means the default.
 	QuotaBytes *int64
@@ -25,14 +28,20 @@ type User struct {
 	UpdatedAt  time.Time
 }
 
-const userCols = `id, username, display_name, email, provider, password_hash, is_admin, disabled, quota_bytes, created_at, updated_at`
+const userCols = `id, username, display_name, email, provider, password_hash, is_admin, disabled, disabled_by, quota_bytes, created_at, updated_at`
+
+// Who disabled an account (User.DisabledBy).
+const (
+	DisabledByAdmin     = "admin"
+	DisabledByDirectory = "directory"
+)
 
 func scanUser(sc interface{ Scan(...any) error }) (*User, error) {
 	var u User
 	var quota sql.NullInt64
 	var created, updated int64
 	if err := sc.Scan(&u.ID, &u.Username, &u.DisplayName, &u.Email, &u.Provider, &u.PasswordHash,
-		&u.IsAdmin, &u.Disabled, &quota, &created, &updated); err != nil {
+		&u.IsAdmin, &u.Disabled, &u.DisabledBy, &quota, &created, &updated); err != nil {
 		return nil, err
 	}
 	if quota.Valid {
@@ -57,8 +66,11 @@ func (q q) CreateUser(ctx context.Context, u *User) error {
 	if u.QuotaBytes != nil {
 		quota = *u.QuotaBytes
 	}
-	_, err := q.exec(ctx, `INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		u.ID, u.Username, u.DisplayName, u.Email, u.Provider, u.PasswordHash, u.IsAdmin, u.Disabled, quota,
+	if u.Disabled && u.DisabledBy == "" {
+		u.DisabledBy = DisabledByAdmin
+	}
+	_, err := q.exec(ctx, `INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		u.ID, u.Username, u.DisplayName, u.Email, u.Provider, u.PasswordHash, u.IsAdmin, u.Disabled, u.DisabledBy, quota,
 		micros(now), micros(now))
 	if err != nil {
 		return fmt.Errorf("create user %q: %w", u.Username, err)
@@ -115,9 +127,23 @@ func (q q) SetPassword(ctx context.Context, userID, hash string) error {
 	return q.updateUser(ctx, userID, `password_hash = ?`, hash)
 }
 
-// SetDisabled disables or enables a user.
-func (q q) SetDisabled(ctx context.Context, userID string, disabled bool) error {
-	return q.updateUser(ctx, userID, `disabled = ?`, disabled)
+// SetDisabled disables a user, recording who did (DisabledByAdmin or
+// DisabledByDirectory), or enables one (by is then ignored).
+func (q q) SetDisabled(ctx context.Context, userID string, disabled bool, by string) error {
+	if !disabled {
+		by = ""
+	} else if by != DisabledByAdmin && by != DisabledByDirectory {
+		return fmt.Errorf("disable user: unknown actor %q", by)
+	}
+	res, err := q.exec(ctx, `UPDATE users SET disabled = ?, disabled_by = ?, updated_at = ? WHERE id = ?`,
+		disabled, by, micros(q.now()), userID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
 }
 
 // SetAdmin grants or revokes admin rights.

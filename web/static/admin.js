@@ -76,7 +76,17 @@ async function users(el) {
       { label: 'User', cell: (u) => h('div.stack', null, h('strong', { text: u.username }), h('span.muted', { text: [u.display_name, u.email].filter(Boolean).join(' · ') })) },
       { label: 'Source', cell: (u) => u.provider || 'local' },
       { label: 'Role', cell: (u) => (u.is_admin ? h('span.badge', { text: 'Admin' }) : 'User') },
-      { label: 'Status', cell: (u) => (u.disabled ? h('span.badge.off', { text: 'Disabled' }) : 'Active') },
+      {
+        label: 'Status',
+        cell: (u) => (u.disabled
+          ? h('span.badge.off', {
+            text: u.disabled_by === 'directory' ? 'Disabled by the directory' : 'Disabled',
+            title: u.disabled_by === 'directory'
+              ? 'The directory disabled, locked or removed this user; the account works again once the directory lists it as active.'
+              : 'Disabled by an administrator.',
+          })
+          : 'Active'),
+      },
       { label: 'Quota', cell: (u) => quotaText(u.quota_bytes) },
       { label: 'Actions', cls: 'actions', cell: (u) => h('div.row-actions', null,
         act(u.disabled ? 'Enable' : 'Disable', () => api.patch('/admin/users/' + enc(u.id), { disabled: !u.disabled }), !u.disabled),
