@@ -27,6 +27,9 @@ const DefaultChunkSize = 8 << 20
 // SessionRequest starts a resumable upload: a new file (ParentID, Name) or
 // a new version of a file (NodeID).
 type SessionRequest struct {
+	// ID names the session when the protocol lets the client name its
+	// transfer (WebDAV chunked uploads); empty: a new random ID.
+	ID        string
 	ParentID  string
 	Name      string
 	NodeID    string
@@ -111,7 +114,11 @@ func (s *Service) CreateUploadSession(ctx context.Context, u *User, req SessionR
 		return nil, err
 	}
 	now := s.DB.Now()
-	sess := &metadata.UploadSession{ID: metadata.NewID(), UserID: u.ID, SpaceID: spaceID, ParentID: parentID, Name: name,
+	id := req.ID
+	if id == "" {
+		id = metadata.NewID()
+	}
+	sess := &metadata.UploadSession{ID: id, UserID: u.ID, SpaceID: spaceID, ParentID: parentID, Name: name,
 		NodeID: req.NodeID, Size: req.Size, ChunkSize: chunk, SHA256: req.SHA256, Conflict: up.Conflict, IfMatch: req.IfMatch,
 		MTime: req.MTime, CreatedAt: now, ExpiresAt: now.Add(s.uploadTTL())}
 	if err := s.DB.CreateUploadSession(ctx, sess); err != nil {

@@ -140,10 +140,7 @@ func (h *Handler) handlePut(w http.ResponseWriter, r *http.Request, t *target) {
 		return
 	}
 	if r.Header.Get("OC-Chunked") != "" {
-		// Legacy ("v1") chunking would store each chunk as a file named
-		// "name-chunking-id-n-i". The capabilities turn it off; refuse it
-		// rather than leave fragments in the user's tree.
-		h.davError(w, r, http.StatusNotImplemented, "", "Chunked uploads are not supported; upload with a single PUT.")
+		h.handleChunkedPut(w, r, t)
 		return
 	}
 	if r.Header.Get("Content-Range") != "" {

@@ -57,12 +57,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // capabilities lists what the sync clients read (sync-protocol.md §1.4).
 //
-// Chunked uploads ("chunking NG", /remote.php/dav/uploads/) are not
-// implemented yet, so files.bigfilechunking is false and there is no
-// dav.chunking: the clients then upload every file with a single PUT.
-// Adding dav.chunking "1.0" (a string) and bigfilechunking true is the
-// switch once the uploads handler exists. TUS, bulk upload and file locking
-// are deliberately absent: advertising them changes how clients upload.
+// Chunked uploads of the "chunking NG" kind (/remote.php/dav/uploads/) are
+// not implemented, so files.bigfilechunking is false and there is no
+// dav.chunking: owncloudcmd then uploads every file with a single PUT. The
+// Nextcloud client 3.x still sends files above 10 MB as legacy chunks
+// (OC-Chunked), which the server assembles (chunked.go). TUS, bulk upload
+// and file locking are deliberately absent: advertising them changes how
+// clients upload.
 func capabilities() map[string]any {
 	return map[string]any{
 		"version": map[string]any{"major": 25, "minor": 0, "micro": 3, "string": serverVersionString,
