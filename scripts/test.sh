@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian machine with Go installed:
 # installs the real components the tests need (PostgreSQL, OpenStack Swift,
-# OpenLDAP, Samba AD, litmus, rclone, the Nextcloud sync client nextcloudcmd,
+# OpenLDAP, Samba AD, litmus, rclone, the Nextcloud and ownCloud sync clients,
 # Chromium; Ruby and docker-compose to check the Chef cookbooks and
 # docker-compose.yml) from Debian's packages, then
 # runs every test with VELOX_REQUIRE_INTEGRATION=1 so that a missing
@@ -15,7 +15,7 @@ packages=(
   postgresql
   swift swift-proxy swift-object swift-account swift-container python3-swiftclient memcached rsync
   slapd ldap-utils samba winbind krb5-user smbclient
-  litmus rclone nextcloud-desktop-cmd
+  litmus rclone nextcloud-desktop-cmd owncloud-client-cmd
   ruby docker-compose iproute2 curl
   chromium chromium-driver
 )
