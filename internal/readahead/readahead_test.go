@@ -89,18 +89,24 @@ func TestPrime(t *testing.T) {
 	}
 }
 
-// blocking blocks in Read until released, like a stalled network peer.
-type blocking struct{ release chan struct{} }
+// blocking blocks in Read until released, like a stalled network peer;
+// entered is closed once a Read has begun.
+type blocking struct {
+	entered chan struct{}
+	release chan struct{}
+}
 
 func (b *blocking) Read(p []byte) (int, error) {
+	close(b.entered)
 	<-b.release
 	return 0, io.EOF
 }
 
 func TestCancelAndClose(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	src := &blocking{release: make(chan struct{})}
+	src := &blocking{entered: make(chan struct{}), release: make(chan struct{})}
 	a := New(ctx, src, 4096, 2, 1)
+	<-src.entered
 	cancel()
 	if _, err := a.Read(make([]byte, 10)); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Read after cancel = %v", err)
