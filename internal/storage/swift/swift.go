@@ -392,14 +392,20 @@ func (s *Store) ensureContainer(ctx context.Context, container string) error {
 // retrying, or the retries are used up, sleeping with exponential backoff
 // and jitter in between. fn must be idempotent.
 func (s *Store) retry(ctx context.Context, fn func() error) error {
-	reauthed := false
+	reauths := 0
 	for attempt := 0; ; attempt++ {
 		err := fn()
-		if isStatus(err, http.StatusUnauthorized) && !reauthed && ctx.Err() == nil {
-			// ncw re-authenticates once on 401, but tempauth may hand
-			// out the same token again if it has not quite expired; by
-			// the next attempt it has, and a fresh one is issued.
-			reauthed = true
+		if isStatus(err, http.StatusUnauthorized) && reauths < 2 && ctx.Err() == nil {
+			// ncw re-authenticates once on 401, but an auth service may
+			// hand out the same token again while it has moments left,
+			// and it can expire again before the request arrives. Try
+			// again, the second time after a pause, by which the old
+			// token is surely gone and a fresh one is issued. Wrong
+			// credentials fail the same way three times.
+			reauths++
+			if reauths > 1 && !sleepCtx(ctx, backoffBase) {
+				return err
+			}
 			attempt--
 			continue
 		}
@@ -411,13 +417,22 @@ func (s *Store) retry(ctx context.Context, fn func() error) error {
 			d = backoffMax
 		}
 		d = d/2 + rand.N(d/2+1)
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !sleepCtx(ctx, d) {
 			return err
-		case <-t.C:
 		}
+	}
+}
+
+// sleepCtx waits for d, or less if ctx ends first; it reports whether
+// the whole wait passed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 

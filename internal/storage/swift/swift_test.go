@@ -808,15 +808,15 @@ func testSweep(t *testing.T, s *Store) {
 		t.Fatal(err)
 	}
 	dead := storagetest.Key()
-	orphans := map[string][]string{
-		s.segmentContainer(dead): {dead + "/0123456789abcdef/00000000", dead + "/0123456789abcdef/00000001"},
-		s.segmentContainer(live): {live + "/0123456789abcdef/00000000"},
+	// Not a map keyed by container: both keys may fall in one shard.
+	orphans := []struct{ container, name string }{
+		{s.segmentContainer(dead), dead + "/0123456789abcdef/00000000"},
+		{s.segmentContainer(dead), dead + "/0123456789abcdef/00000001"},
+		{s.segmentContainer(live), live + "/0123456789abcdef/00000000"},
 	}
-	for c, names := range orphans {
-		for _, n := range names {
-			if err := s.putBytes(ctx, c, n, []byte("orphan"), nil); err != nil {
-				t.Fatal(err)
-			}
+	for _, o := range orphans {
+		if err := s.putBytes(ctx, o.container, o.name, []byte("orphan"), nil); err != nil {
+			t.Fatal(err)
 		}
 	}
 	// Part of an upload session: not Sweep's business.
