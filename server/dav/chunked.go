@@ -77,18 +77,8 @@ func (h *Handler) handleChunkedPut(w http.ResponseWriter, r *http.Request, t *ta
 	if files.ErrorCode(err) == files.CodeNotFound {
 		// The transfer's first chunk (or the first after the session
 		// expired): check the target like a PUT would, then open it.
-		existing, lerr := h.lookup(r, file)
-		if lerr != nil {
-			h.fail(w, r, lerr)
-			return
-		}
-		if existing != nil && existing.IsFolder() {
-			h.davError(w, r, http.StatusMethodNotAllowed, "", "A folder of that name exists.")
-			return
-		}
-		ifMatch, cerr := checkConditions(r, existing)
-		if cerr != nil {
-			h.fail(w, r, cerr)
+		_, ifMatch, ok := h.putTarget(w, r, file)
+		if !ok {
 			return
 		}
 		chunk := r.ContentLength
@@ -137,10 +127,5 @@ func (h *Handler) handleChunkedPut(w http.ResponseWriter, r *http.Request, t *ta
 		h.fail(w, r, err)
 		return
 	}
-	setNodeHeaders(w, n)
-	w.Header().Set("Last-Modified", n.MTime.UTC().Format(http.TimeFormat))
-	if hasMTime {
-		w.Header().Set("X-OC-Mtime", "accepted")
-	}
-	w.WriteHeader(http.StatusCreated)
+	writePutResult(w, n, hasMTime, http.StatusCreated)
 }

@@ -160,18 +160,8 @@ func (h *Handler) handlePut(w http.ResponseWriter, r *http.Request, t *target) {
 		h.fail(w, r, err)
 		return
 	}
-	existing, err := h.lookup(r, t)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	if existing != nil && existing.IsFolder() {
-		h.davError(w, r, http.StatusMethodNotAllowed, "", "A folder of that name exists.")
-		return
-	}
-	ifMatch, err := checkConditions(r, existing)
-	if err != nil {
-		h.fail(w, r, err)
+	existing, ifMatch, ok := h.putTarget(w, r, t)
+	if !ok {
 		return
 	}
 	req := files.UploadRequest{
@@ -194,16 +184,43 @@ func (h *Handler) handlePut(w http.ResponseWriter, r *http.Request, t *target) {
 		h.fail(w, r, err)
 		return
 	}
+	status := http.StatusCreated
+	if existing != nil && existing.ID == n.ID {
+		status = http.StatusNoContent
+	}
+	writePutResult(w, n, hasMTime, status)
+}
+
+// putTarget checks what a PUT (whole or chunked) would replace at t:
+// nothing, or a file the request's If-Match/If-None-Match allow. When the
+// PUT must not go ahead it answers the request itself and ok is false.
+func (h *Handler) putTarget(w http.ResponseWriter, r *http.Request, t *target) (existing *files.Node, ifMatch string, ok bool) {
+	existing, err := h.lookup(r, t)
+	if err != nil {
+		h.fail(w, r, err)
+		return nil, "", false
+	}
+	if existing != nil && existing.IsFolder() {
+		h.davError(w, r, http.StatusMethodNotAllowed, "", "A folder of that name exists.")
+		return nil, "", false
+	}
+	if ifMatch, err = checkConditions(r, existing); err != nil {
+		h.fail(w, r, err)
+		return nil, "", false
+	}
+	return existing, ifMatch, true
+}
+
+// writePutResult answers a PUT that stored n: the headers the sync
+// clients record (ETag, OC-ETag, OC-FileId, and whether X-OC-Mtime was
+// applied), then status.
+func writePutResult(w http.ResponseWriter, n *files.Node, hasMTime bool, status int) {
 	setNodeHeaders(w, n)
 	w.Header().Set("Last-Modified", n.MTime.UTC().Format(http.TimeFormat))
 	if hasMTime {
 		w.Header().Set("X-OC-Mtime", "accepted")
 	}
-	if existing != nil && existing.ID == n.ID {
-		w.WriteHeader(http.StatusNoContent)
-		return
-	}
-	w.WriteHeader(http.StatusCreated)
+	w.WriteHeader(status)
 }
 
 func (h *Handler) handleMkcol(w http.ResponseWriter, r *http.Request, t *target) {
