@@ -125,11 +125,21 @@ type HealthCheckSpec struct {
 	UnhealthyThreshold int           `yaml:"unhealthy_threshold"`
 }
 
-// PassiveSpec ejects a target after MaxFailures consecutive connection
-// failures, for Cooldown.
+// PassiveSpec ejects a target after MaxFailures consecutive failures, for
+// Cooldown. A failure is a connection that fails, or an answer whose status
+// is listed in Statuses (for example 502, 503 and 504 from a Swift proxy
+// node that lost its object servers). An answer never ejects the last
+// target available: a pool where every target answers 503 passes those
+// answers on, rather than replacing them with the proxy's own.
 type PassiveSpec struct {
 	MaxFailures int           `yaml:"max_failures"`
 	Cooldown    time.Duration `yaml:"cooldown"`
+	Statuses    []int         `yaml:"statuses"`
+}
+
+// failureStatus reports whether an answer with code counts as a failure.
+func (p PassiveSpec) failureStatus(code int) bool {
+	return slices.Contains(p.Statuses, code)
 }
 
 // TransportSpec tunes connections to the targets.
@@ -401,6 +411,11 @@ func (c *Config) Validate() error {
 		if *p.Retries < 0 || p.MaxRequestsPerTarget < 0 || p.HealthCheck.HealthyThreshold < 0 ||
 			p.HealthCheck.UnhealthyThreshold < 0 || p.Passive.MaxFailures < 0 {
 			bad("upstreams.%s: values must not be negative", name)
+		}
+		for i, code := range p.Passive.Statuses {
+			if code < 500 || code > 599 {
+				bad("upstreams.%s: passive.statuses[%d]: %d is not a 5xx status", name, i, code)
+			}
 		}
 	}
 

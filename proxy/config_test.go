@@ -46,6 +46,8 @@ func TestConfigValidation(t *testing.T) {
 			"upstreams.app: targets: at least one target is required"},
 		{"bad balance", strings.Replace(base, "]}", "], balance: random}", 1) + "routes: [{path: /, upstream: app}]\n",
 			`upstreams.app: balance: must be least_outstanding or round_robin, not "random"`},
+		{"passive status not 5xx", strings.Replace(base, "]}", "], passive: {statuses: [503, 404]}}", 1) + "routes: [{path: /, upstream: app}]\n",
+			"upstreams.app: passive.statuses[1]: 404 is not a 5xx status"},
 		{"bad trusted proxy", base + "trusted_proxies: [10.0.0.0/33]\nroutes: [{path: /, upstream: app}]\n", `trusted_proxies[0]: bad CIDR "10.0.0.0/33"`},
 		{"no routes", base, "routes: at least one route is required"},
 		{"several problems at once", base + "routes: [{path: /, upstream: a1}, {path: x, upstream: app}]\n",

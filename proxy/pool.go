@@ -212,6 +212,18 @@ func (t *target) passiveFailure(p PassiveSpec) {
 	}
 }
 
+// othersAvailable reports whether a target other than t may take requests
+// now, so that ejecting t for its answers still leaves the pool serving.
+func (p *pool) othersAvailable(t *target) bool {
+	now := time.Now()
+	for _, o := range p.targets {
+		if o != t && o.available(now) {
+			return true
+		}
+	}
+	return false
+}
+
 func (t *target) passiveSuccess() {
 	if t.failures.Load() != 0 {
 		t.failures.Store(0)
@@ -305,7 +317,11 @@ func (p *pool) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		resp, err := p.send(t, out, info)
 		if err == nil {
-			t.passiveSuccess()
+			if !p.spec.Passive.failureStatus(resp.StatusCode) {
+				t.passiveSuccess()
+			} else if p.othersAvailable(t) {
+				t.passiveFailure(p.spec.Passive)
+			}
 			t.countResponse(resp.StatusCode)
 			return resp, nil
 		}

@@ -323,3 +323,74 @@ func newHTTPServer(t *testing.T, h http.Handler) *httpServer {
 	t.Cleanup(func() { s.srv.Close() })
 	return s
 }
+
+// A target that is alive but answers 503 (a Swift proxy node cut off from
+// its object servers) is ejected for its answers when the pool lists 503
+// in passive.statuses, so that clients reach the healthy targets; but an
+// answer never ejects the last target available, so that a pool where all
+// answer 503 passes the upstream's own answer on.
+func TestPassiveEjectionOnStatus(t *testing.T) {
+	var sickHits atomic.Int64
+	sickFunc := func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/health" {
+			return
+		}
+		sickHits.Add(1)
+		http.Error(w, "object servers unreachable", http.StatusServiceUnavailable)
+	}
+	sick, lonely := echoUpstreamFunc(t, sickFunc), echoUpstreamFunc(t, sickFunc)
+	well := func(name string) *httpServer {
+		return echoUpstreamFunc(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok from "+name) })
+	}
+	a, b := well("a"), well("b")
+	host := func(s *httpServer) string { return strings.TrimPrefix(s.URL, "http://") }
+	tp := startProxy(t, nil, fmt.Sprintf(`
+listen: 127.0.0.1:0
+upstreams:
+  swift:
+    targets: [%s, %s, %s]
+    balance: round_robin
+    health_check: {path: /health, interval: 100ms}
+    passive: {max_failures: 2, cooldown: 1h, statuses: [502, 503, 504]}
+  lonely:
+    targets: [%s]
+    passive: {max_failures: 1, cooldown: 1h, statuses: [503]}
+routes:
+  - {path: /, upstream: swift}
+  - {path: /lonely/, upstream: lonely}
+`, sick.URL, a.URL, b.URL, lonely.URL), nil)
+
+	bad := 0
+	for range 60 {
+		code, body, _ := tp.get(t, "/obj", nil)
+		switch {
+		case code == 503 && strings.Contains(body, "object servers unreachable"):
+			bad++
+		case code != 200 || !strings.HasPrefix(body, "ok from"):
+			t.Fatalf("unexpected answer %d %q", code, body)
+		}
+	}
+	// Round robin sends every third request to sick until it is ejected
+	// after its second 503 in a row.
+	if bad != 2 || sickHits.Load() != 2 {
+		t.Errorf("clients saw %d answers of 503 (sick was asked %d times); want 2 before ejection", bad, sickHits.Load())
+	}
+	if up, _ := tp.targetUp(host(sick)); up {
+		t.Error("the target answering 503 is still reported up")
+	}
+	if up, _ := tp.targetUp(host(a)); !up {
+		t.Error("a healthy target was ejected")
+	}
+
+	// The lonely pool's only target: never ejected for its answers, so
+	// every client gets the upstream's own 503, not the proxy's.
+	for range 5 {
+		code, body, _ := tp.get(t, "/lonely/x", nil)
+		if code != 503 || !strings.Contains(body, "object servers unreachable") {
+			t.Fatalf("lonely pool answered %d %q; want the upstream's 503", code, body)
+		}
+	}
+	if up, _ := tp.targetUp(host(lonely)); !up {
+		t.Error("the only target of a pool was ejected for its answers")
+	}
+}
