@@ -26,7 +26,10 @@ package encrypt
 
 import (
 	"context"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -44,8 +47,10 @@ const (
 	overhead    = 32 // DARE 2.0 header (16) + tag (16) per package
 	packageSize = payloadSize + overhead
 	// partSeqShift spaces the sequence numbers of parts: 1<<22 packages
-	// (256 GiB) per part, MaxParts parts fit in sio's 32-bit counter.
+	// (256 GiB) per part, and 1<<10 parts fit in sio's 32-bit counter
+	// (see partCipher for the parts beyond).
 	partSeqShift = 22
+	partsPerKey  = 1 << (32 - partSeqShift)
 	maxPartSize  = int64(1<<partSeqShift) * payloadSize
 	// uploadPrefix names the key rows of unfinished uploads; ':' is not
 	// allowed in blob keys, so these cannot collide with blob IDs.
@@ -106,6 +111,29 @@ func config(dataKey []byte, seq uint32) sio.Config {
 		Key:            dataKey,
 		SequenceNumber: seq,
 	}
+}
+
+// partCipher returns the key and first sequence number of part index of a
+// blob with data key dk. Parts 0 to 1023 use dk, with sequence numbers
+// from index<<22. Later parts use a key derived from dk for each group of
+// 1024 parts, with the same numbering within the group. Either way a
+// part's position is bound into its ciphertext: moved to another index, it
+// fails authentication instead of decrypting out of place. Parts below
+// 1024 keep dk, so blobs stored before larger uploads were allowed read
+// as they always did.
+func partCipher(dk []byte, index int) ([]byte, uint32) {
+	seq := uint32(index%partsPerKey) << partSeqShift
+	group := index / partsPerKey
+	if group == 0 {
+		return dk, seq
+	}
+	info := binary.BigEndian.AppendUint64([]byte("velox part group "), uint64(group))
+	k, err := hkdf.Key(sha256.New, dk, nil, string(info), len(dk))
+	if err != nil {
+		// Only for lengths HKDF cannot produce; data keys are 32 bytes.
+		panic("encrypt: derive part key: " + err.Error())
+	}
+	return k, seq
 }
 
 func newDataKey() ([]byte, error) {

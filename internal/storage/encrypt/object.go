@@ -110,10 +110,11 @@ func (o *object) start() error {
 		}
 		o.innerPos = cpos
 	}
-	seq := uint32(i)<<partSeqShift + uint32(pkg)
+	key, seq := partCipher(o.dk, i)
+	seq += uint32(pkg)
 	// The counting reader keeps innerPos true whatever sio reads ahead.
 	src := &posReader{r: io.LimitReader(o.inner, cend-cpos), pos: &o.innerPos}
-	dr, err := sio.DecryptReader(src, config(o.dk, seq))
+	dr, err := sio.DecryptReader(src, config(key, seq))
 	if err != nil {
 		return err
 	}
@@ -145,7 +146,8 @@ func (o *object) readAhead() {
 	}
 	cend := l.cstart[i] + encSize(l.parts[i])
 	src := &posReader{r: io.LimitReader(o.inner, cend-cpos), pos: &o.innerPos}
-	o.ahead = newParallelDecrypter(src, cend-cpos, o.dk, uint32(i)<<partSeqShift+uint32(pkg))
+	key, seq := partCipher(o.dk, i)
+	o.ahead = newParallelDecrypter(src, cend-cpos, key, seq+uint32(pkg))
 	o.r = o.ahead
 }
 

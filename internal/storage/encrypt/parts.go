@@ -35,7 +35,8 @@ func (s partsStore) uploadKey(ctx context.Context, uploadID string, create bool)
 }
 
 // PutPart encrypts part index as its own DARE stream under the upload's
-// data key, with sequence numbers from index<<22. sio draws a fresh random
+// data key (or, from part 1024 on, a key derived from it), with sequence
+// numbers that bind the part's index (partCipher). sio draws a fresh random
 // nonce for every stream, so a retried part never reuses a nonce.
 func (s partsStore) PutPart(ctx context.Context, uploadID string, index int, r io.Reader, size int64) error {
 	p := s.inner.(storage.Parts)
@@ -53,7 +54,8 @@ func (s partsStore) PutPart(ctx context.Context, uploadID string, index int, r i
 		return fmt.Errorf("encrypt: put part %d of %s: %w", index, uploadID, err)
 	}
 	lr := &limitErr{r: r, n: maxPartSize}
-	er, err := sio.EncryptReader(lr, config(dk, uint32(index)<<partSeqShift))
+	key, seq := partCipher(dk, index)
+	er, err := sio.EncryptReader(lr, config(key, seq))
 	if err != nil {
 		return err
 	}
