@@ -371,7 +371,7 @@ func openSwift(ctx context.Context, c *config.Config) (storage.Store, error) {
 	sw := c.Storage.Swift
 	return swift.New(ctx, swift.Config{AuthURL: sw.AuthURL, User: sw.User, Key: key, AuthVersion: sw.AuthVersion,
 		Domain: sw.Domain, Project: sw.Project, ProjectDomain: sw.ProjectDomain, Region: sw.Region, StorageURL: sw.StorageURL,
-		ContainerPrefix: sw.ContainerPrefix, Shards: sw.Shards, SegmentSize: sw.SegmentSize,
+		ContainerPrefix: sw.ContainerPrefix, Shards: sw.Shards, SegmentSize: sw.SegmentSize, ManifestSegments: sw.ManifestSegments,
 		LargeObjectThreshold: sw.LargeObjectThreshold, Concurrency: sw.Concurrency, Timeout: sw.Timeout, Retries: sw.Retries,
 		CACertFile: sw.CAFile})
 }

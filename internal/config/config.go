@@ -118,6 +118,7 @@ type Swift struct {
 	ContainerPrefix      string        `yaml:"container_prefix"`
 	Shards               int           `yaml:"shards"`
 	SegmentSize          int64         `yaml:"segment_size"`
+	ManifestSegments     int           `yaml:"manifest_segments"`
 	LargeObjectThreshold int64         `yaml:"large_object_threshold"`
 	Concurrency          int           `yaml:"concurrency"`
 	Timeout              time.Duration `yaml:"timeout"`

@@ -2,11 +2,9 @@ package swift
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/veloxhq/velox/internal/storage"
@@ -91,11 +89,9 @@ func (s *Store) CompleteParts(ctx context.Context, key, uploadID string, sizes [
 	if segs[len(segs)-1].Size == 0 {
 		segs = segs[:len(segs)-1]
 	}
-	manifest, err := json.Marshal(segs)
-	if err != nil {
-		return err
-	}
-	err = s.putBytes(ctx, s.container(key), key, manifest, url.Values{"multipart-manifest": {"put"}})
+	// Sub-manifests, if any, live beside the parts, so AbortParts after
+	// a failure here removes them with the parts.
+	_, err = s.putManifest(ctx, key, container, s.partPrefix(uploadID), segs)
 	if isStatus(err, http.StatusBadRequest) {
 		// Swift checked the parts again and found one missing or changed.
 		err = fmt.Errorf("%w: %w", storage.ErrSizeMismatch, err)

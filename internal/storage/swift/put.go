@@ -28,8 +28,6 @@ const (
 	// deciding between a plain PUT and a Static Large Object, so that
 	// small uploads of unknown size do not take a whole segment buffer.
 	smallProbe = 1 << 20
-	// maxSegments is Swift's default max_manifest_segments.
-	maxSegments = 1000
 	// cleanupTimeout bounds deleting the segments of a failed upload,
 	// which runs even when the upload's context was cancelled.
 	cleanupTimeout = time.Minute
@@ -245,8 +243,8 @@ func (s *Store) putLarge(ctx context.Context, key string, r io.Reader, size int6
 	pr := &peekReader{r: ctxReader{uctx, r}}
 	var total int64
 	for i := 0; !failed(); i++ {
-		if i >= maxSegments {
-			fail(fmt.Errorf("blob larger than %d segments of %d bytes", maxSegments, s.segmentSize))
+		if i >= s.maxSegments*s.maxSegments {
+			fail(fmt.Errorf("blob larger than %d segments of %d bytes", s.maxSegments*s.maxSegments, s.segmentSize))
 			break
 		}
 		select {
@@ -338,22 +336,70 @@ func (s *Store) putLarge(ctx context.Context, key string, r io.Reader, size int6
 		}
 		return firstErr
 	}
-	manifest, err := json.Marshal(segs)
-	if err != nil {
-		return err
-	}
 	// The key appears only now, with every byte already stored.
-	err = s.putBytes(ctx, s.container(key), key, manifest, url.Values{"multipart-manifest": {"put"}})
+	subs, err := s.putManifest(ctx, key, segContainer, base, segs)
 	if err != nil {
 		// After a timeout or a 5xx the manifest may have been stored
 		// anyway, and deleting its segments would break it: leave them
 		// to Sweep, which deletes them only if no manifest lists them.
 		if !retryable(err) {
-			s.deleteObjects(ctx, segContainer, launched)
+			s.deleteObjects(ctx, segContainer, append(launched, subs...))
 		}
 		return fmt.Errorf("manifest: %w", err)
 	}
 	return nil
+}
+
+// subManifestName names sub-manifest g of a blob whose segments are named
+// base + 8 digits; the "m" keeps the two apart.
+func subManifestName(base string, g int) string { return fmt.Sprintf("%sm%08d", base, g) }
+
+// putManifest writes the Static Large Object manifest of key over segs.
+// Past s.maxSegments segments, it first writes sub-manifests of at most
+// s.maxSegments segments each, named base+"m<n>" in container, and key
+// lists those: Swift reads, ranges and deletes (multipart-manifest=delete
+// recurses into sub-manifests) such a manifest of manifests as one object.
+// It returns the names of the sub-manifests it may have written, for
+// cleanup after a failure.
+func (s *Store) putManifest(ctx context.Context, key, container, base string, segs []segment) ([]string, error) {
+	top := segs
+	var subs []string
+	if len(segs) > s.maxSegments {
+		groups := (len(segs) + s.maxSegments - 1) / s.maxSegments
+		if groups > s.maxSegments {
+			return nil, fmt.Errorf("%d segments: more than %d x %d", len(segs), s.maxSegments, s.maxSegments)
+		}
+		top = make([]segment, groups)
+		for g := range groups {
+			subs = append(subs, subManifestName(base, g))
+		}
+		err := s.forEach(ctx, groups, func(g int) error {
+			group := segs[g*s.maxSegments : min(len(segs), (g+1)*s.maxSegments)]
+			var size int64
+			for _, sg := range group {
+				size += sg.Size
+			}
+			body, err := json.Marshal(group)
+			if err != nil {
+				return err
+			}
+			if err := s.putBytes(ctx, container, subs[g], body, url.Values{"multipart-manifest": {"put"}}); err != nil {
+				return fmt.Errorf("sub-manifest %d: %w", g, err)
+			}
+			// No ETag: Swift checked the segments' when it stored
+			// the sub-manifest, which is what the entry refers to.
+			top[g] = segment{Path: container + "/" + subs[g], Size: size}
+			return nil
+		})
+		if err != nil {
+			return subs, err
+		}
+	}
+	manifest, err := json.Marshal(top)
+	if err != nil {
+		return subs, err
+	}
+	return subs, s.putBytes(ctx, s.container(key), key, manifest, url.Values{"multipart-manifest": {"put"}})
 }
 
 // putSegment streams one segment and returns its MD5, which Swift's ETag

@@ -100,13 +100,28 @@ func (s *Store) sweepContainer(ctx context.Context, container string, olderThan 
 }
 
 // manifestSegments returns the segment paths (/container/object) listed by
-// the manifest stored under key, or none if key is missing or not a
-// Static Large Object.
+// the manifest stored under key, and by its sub-manifests if it is a
+// manifest of manifests (which are listed too), or none if key is missing
+// or not a Static Large Object.
 func (s *Store) manifestSegments(ctx context.Context, key string) (map[string]bool, error) {
 	used := map[string]bool{}
+	err := s.addManifestSegments(ctx, s.container(key), key, used, 0)
+	return used, err
+}
+
+// maxManifestDepth is Swift's default max_slo_recursion_depth.
+const maxManifestDepth = 10
+
+func (s *Store) addManifestSegments(ctx context.Context, container, name string, used map[string]bool, depth int) error {
+	type entry struct {
+		Name   string `json:"name"`
+		SubSLO bool   `json:"sub_slo"`
+	}
+	var entries []entry
 	err := s.retry(ctx, func() error {
+		entries = nil
 		resp, h, err := s.call(ctx, ncw.RequestOpts{
-			Container: s.container(key), ObjectName: key, Operation: "GET",
+			Container: container, ObjectName: name, Operation: "GET",
 			Parameters: url.Values{"multipart-manifest": {"get"}},
 		})
 		if isStatus(err, http.StatusNotFound) {
@@ -119,20 +134,31 @@ func (s *Store) manifestSegments(ctx context.Context, key string) (map[string]bo
 		if !strings.EqualFold(h["X-Static-Large-Object"], "true") {
 			return nil
 		}
-		var entries []struct {
-			Name string `json:"name"`
-		}
 		if err := json.NewDecoder(resp.Body).Decode(&entries); err != nil {
-			return fmt.Errorf("manifest of %s: %w", key, err)
+			return fmt.Errorf("manifest of %s: %w", name, err)
 		}
 		if len(entries) == 0 {
 			// Never true of a real manifest; refuse to guess.
-			return fmt.Errorf("manifest of %s lists no segments", key)
-		}
-		for _, e := range entries {
-			used["/"+strings.TrimPrefix(e.Name, "/")] = true
+			return fmt.Errorf("manifest of %s lists no segments", name)
 		}
 		return nil
 	})
-	return used, err
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		path := "/" + strings.TrimPrefix(e.Name, "/")
+		used[path] = true
+		if !e.SubSLO {
+			continue
+		}
+		c, o, ok := strings.Cut(path[1:], "/")
+		if !ok || depth+1 >= maxManifestDepth {
+			return fmt.Errorf("manifest of %s: bad sub-manifest %q", name, e.Name)
+		}
+		if err := s.addManifestSegments(ctx, c, o, used, depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -125,9 +125,14 @@ type Config struct {
 	Shards int
 	// SegmentSize is the size of Static Large Object segments; default
 	// 64 MiB. Segments are streamed, never held in memory, so it does
-	// not affect memory use; a blob has at most 1000 segments (Swift's
-	// default limit), which bounds its size at 1000 x SegmentSize.
+	// not affect memory use.
 	SegmentSize int64
+	// ManifestSegments is the most segments one manifest may list: the
+	// cluster's max_manifest_segments, default 1000. A blob with more
+	// segments (a file above 1000 x SegmentSize, or a resumable upload of
+	// more than 1000 parts) gets a manifest of manifests, each listing at
+	// most this many segments.
+	ManifestSegments int
 	// LargeObjectThreshold is the size above which a blob is stored as a
 	// Static Large Object; default 5 GiB, the largest single object Swift
 	// accepts by default (see the package comment for why), so it must
@@ -155,9 +160,11 @@ const (
 	defaultPrefix      = "velox"
 	defaultShards      = 256
 	defaultSegmentSize = 64 << 20
-	defaultConcurrency = 4
-	defaultTimeout     = 60 * time.Second
-	defaultRetries     = 3
+	// defaultManifestSegments is Swift's default max_manifest_segments.
+	defaultManifestSegments = 1000
+	defaultConcurrency      = 4
+	defaultTimeout          = 60 * time.Second
+	defaultRetries          = 3
 	// maxObjectSize is Swift's default max_file_size for one object.
 	maxObjectSize = 5 << 30
 	// backoffBase and backoffMax shape the delay between retries.
@@ -173,6 +180,7 @@ type Store struct {
 	shards      int
 	shardWidth  int // hex digits in a shard suffix
 	segmentSize int64
+	maxSegments int // segments per manifest
 	threshold   int64
 	concurrency int
 	retries     int
@@ -209,6 +217,12 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	if cfg.LargeObjectThreshold < 0 || cfg.LargeObjectThreshold > maxObjectSize {
 		return nil, fmt.Errorf("swift: large object threshold %d outside [0, %d]", cfg.LargeObjectThreshold, int64(maxObjectSize))
+	}
+	if cfg.ManifestSegments == 0 {
+		cfg.ManifestSegments = defaultManifestSegments
+	}
+	if cfg.ManifestSegments < 2 {
+		return nil, fmt.Errorf("swift: manifest segments must be at least 2, not %d", cfg.ManifestSegments)
 	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = defaultConcurrency
@@ -257,6 +271,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		shards:      cfg.Shards,
 		shardWidth:  width,
 		segmentSize: cfg.SegmentSize,
+		maxSegments: cfg.ManifestSegments,
 		threshold:   cfg.LargeObjectThreshold,
 		concurrency: cfg.Concurrency,
 		retries:     cfg.Retries,

@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -1041,5 +1042,121 @@ func TestTwoUnauthorizedInARow(t *testing.T) {
 	}
 	if got := storagetest.ReadAll(t, s, key); !bytes.Equal(got, data) {
 		t.Error("read back differs")
+	}
+}
+
+// TestManifestOfManifests stores a blob, and completes an upload, with more
+// segments than one manifest may list (3 here, 1000 on a default cluster):
+// both become a manifest of sub-manifests, which reads back whole and in
+// ranges across sub-manifest boundaries, survives Sweep, and leaves nothing
+// behind when deleted.
+func TestManifestOfManifests(t *testing.T) {
+	env := testenv.Swift(t)
+	s, err := New(context.Background(), Config{
+		AuthURL: env.AuthURL, User: env.User, Key: env.Key, ContainerPrefix: testPrefix(),
+		SegmentSize: storage.MinPartSize, LargeObjectThreshold: storage.MinPartSize, ManifestSegments: 3,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dropTestContainers(t, s) })
+	ctx := context.Background()
+
+	// 8 segments: sub-manifests of 3, 3 and 2.
+	blob := storagetest.Key()
+	data := storagetest.Random(7*storage.MinPartSize + 17)
+	if err := s.Put(ctx, blob, bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	// 7 parts: sub-manifests of 3, 3 and 1.
+	upload, done := storagetest.Key(), storagetest.Key()
+	var parts [][]byte
+	var sizes []int64
+	for i := range 7 {
+		n := int64(storage.MinPartSize)
+		if i == 6 {
+			n = 5
+		}
+		p := storagetest.Random(n)
+		parts, sizes = append(parts, p), append(sizes, n)
+		if err := s.PutPart(ctx, upload, i, bytes.NewReader(p), n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CompleteParts(ctx, done, upload, sizes); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]byte{blob: data, done: bytes.Join(parts, nil)}
+
+	// What Swift holds: a top manifest of 3 sub-manifests.
+	for key, subs := range map[string]string{blob: s.segmentContainer(blob) + "/" + blob + "/", done: s.segmentContainer(upload) + "/" + s.partPrefix(upload)} {
+		raw := swiftCLI(t, env, "stat", s.container(key), key)
+		if !strings.Contains(raw, "X-Static-Large-Object: True") || !strings.Contains(raw, fmt.Sprintf("Content Length: %d", len(want[key]))) {
+			t.Errorf("%s is not a Static Large Object of %d bytes:\n%s", key, len(want[key]), raw)
+		}
+		var top []struct {
+			Name   string `json:"name"`
+			SubSLO bool   `json:"sub_slo"`
+		}
+		// The CLI shows no manifest; ask Swift for it.
+		resp, _, err := s.call(ctx, ncw.RequestOpts{Container: s.container(key), ObjectName: key, Operation: "GET",
+			Parameters: url.Values{"multipart-manifest": {"get"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = json.NewDecoder(resp.Body).Decode(&top)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(top) != 3 {
+			t.Errorf("manifest of %s lists %d entries, want 3 sub-manifests", key, len(top))
+		}
+		for _, e := range top {
+			if !e.SubSLO || !strings.HasPrefix(e.Name, "/"+subs) {
+				t.Errorf("manifest of %s lists %+v, want a sub-manifest under %s", key, e, subs)
+			}
+		}
+	}
+
+	check := func(when string) {
+		for key, b := range want {
+			if got := storagetest.ReadAll(t, s, key); !bytes.Equal(got, b) {
+				t.Errorf("%s: %s reads back differently", when, key)
+			}
+			// Ranges across the first sub-manifest's end (3 segments in).
+			for _, off := range []int64{3*storage.MinPartSize - 10, 3 * storage.MinPartSize, 6*storage.MinPartSize - 1} {
+				o, err := s.Open(ctx, key)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := o.Seek(off, io.SeekStart); err != nil {
+					t.Fatal(err)
+				}
+				got := make([]byte, min(int64(100), int64(len(b))-off))
+				_, err = io.ReadFull(o, got)
+				o.Close()
+				if err != nil || !bytes.Equal(got, b[off:off+int64(len(got))]) {
+					t.Errorf("%s: %s at %d: %v", when, key, off, err)
+				}
+			}
+		}
+	}
+	check("stored")
+	if err := s.Sweep(ctx, time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	check("after Sweep")
+
+	for key := range want {
+		if err := s.Delete(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := swiftCLI(t, env, "list", s.segmentContainer(blob), "--prefix", blob+"/"); strings.TrimSpace(got) != "" {
+		t.Errorf("segments or sub-manifests left after Delete:\n%s", got)
+	}
+	if got := swiftCLI(t, env, "list", s.segmentContainer(upload), "--prefix", s.partPrefix(upload)); strings.TrimSpace(got) != "" {
+		t.Errorf("parts or sub-manifests left after Delete:\n%s", got)
 	}
 }

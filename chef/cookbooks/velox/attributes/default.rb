@@ -54,6 +54,7 @@ swift['container_prefix'] = 'velox'
 swift['shards'] = 256
 # nil leaves Velox's default (configs/velox.yaml).
 swift['segment_size'] = nil
+swift['manifest_segments'] = nil
 swift['large_object_threshold'] = nil
 swift['concurrency'] = nil
 swift['timeout'] = nil
