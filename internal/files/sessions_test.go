@@ -135,7 +135,7 @@ func TestUploadSessionFailures(t *testing.T) {
 		_, err = e.svc.CreateUploadSession(ctx, e.alice, files.SessionRequest{ParentID: e.root, Name: "taken.txt", Size: 5})
 		wantCode(t, err, files.CodeConflict)
 		_, err = e.svc.CreateUploadSession(ctx, e.alice, files.SessionRequest{ParentID: e.root, Name: "x", Size: 10 << 30, ChunkSize: 1 << 20})
-		wantCode(t, err, files.CodeInvalidRequest) // more than 1000 chunks
+		wantCode(t, err, files.CodeInvalidRequest) // more than storage.MaxParts chunks
 		_, err = e.svc.CreateUploadSession(ctx, e.alice, files.SessionRequest{ParentID: e.root, Name: "x", Size: 5 << 20, ChunkSize: 1000})
 		wantCode(t, err, files.CodeInvalidRequest)
 		_, err = e.svc.CreateUploadSession(ctx, e.alice, files.SessionRequest{ParentID: e.root, Name: "../x", Size: 1})

@@ -97,9 +97,12 @@ type Checker interface {
 // manageable.
 const MinPartSize = 1 << 20
 
-// MaxParts bounds the number of parts of a Parts upload: Swift accepts at
-// most 1000 segments in a manifest by default.
-const MaxParts = 1000
+// MaxParts bounds the number of parts of a Parts upload. It is 10,000 so
+// that clients choosing small chunks (the Nextcloud desktop client sends
+// 10 MB chunks) can still upload files of 100 GB; Swift, which takes at
+// most 1000 segments per manifest by default, then writes a manifest of
+// manifests.
+const MaxParts = 10000
 
 // Parts is implemented by stores that can assemble a blob from parts
 // uploaded separately, in any order and with retries, as resumable upload

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strconv"
 	"testing"
+
+	"github.com/veloxhq/velox/internal/storage"
 )
 
 // chunkedPut sends chunk i of a legacy chunked upload of data in chunks
@@ -91,6 +93,24 @@ func TestChunkedPut(t *testing.T) {
 		}
 		if _, body := e.must(200, "GET", aliceRoot+"/f.bin", ""); body != string(data) {
 			t.Fatal("overwritten file differs")
+		}
+	})
+
+	// The desktop client's chunks are 10 MB, so a file above 10 GB comes
+	// in more than 1,000 chunks: such a transfer must be taken, up to
+	// storage.MaxParts chunks.
+	t.Run("ManyChunks", func(t *testing.T) {
+		e := newEnv(t)
+		one := data[:chunk]
+		for _, tc := range []struct {
+			count, want int
+		}{{1500, 201}, {storage.MaxParts, 201}, {storage.MaxParts + 1, 400}} {
+			total := strconv.Itoa(tc.count * chunk)
+			resp, body := e.do("PUT", fmt.Sprintf("%s/big%d.bin-chunking-42-%d-0", aliceRoot, tc.count, tc.count), string(one),
+				"OC-Chunked", "1", "OC-Total-Length", total)
+			if resp.StatusCode != tc.want || resp.Header.Get("ETag") != "" {
+				t.Errorf("first of %d chunks: %d (ETag %q) %s, want %d without ETag", tc.count, resp.StatusCode, resp.Header.Get("ETag"), body, tc.want)
+			}
 		}
 	})
 
