@@ -9,6 +9,9 @@
 # GiB moved (from /proc), since on one machine every hop's CPU is taken
 # from the Swift servers. All clients are curl.
 # Usage: bench/swift.sh [SIZE_MIB...]   (default 256 1024); ROUNDS=3.
+# PIN=1 runs the Swift cluster on CPU 0 and everything else (Velox, rclone,
+# curl) on CPU 1, the way a deployment gives Swift machines of its own:
+# then an extra hop's CPU is no longer taken from Swift.
 # Loopback only; the cluster is started from Debian's packages and stopped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,8 +25,12 @@ trap cleanup EXIT
 
 go build -o "$work/velox" ./cmd/velox
 go build -o "$work/velox-testenv" ./internal/testenv/cmd/velox-testenv
-"$work/velox-testenv" swift > "$work/swift.env" 2>"$work/swift.err" &
+pin=()
+[ "${PIN:-0}" = 1 ] && pin=(taskset -c 0)
+"${pin[@]}" "$work/velox-testenv" swift > "$work/swift.env" 2>"$work/swift.err" &
 pids+=($!)
+# Everything this shell starts from here on inherits its CPU.
+[ "${PIN:-0}" = 1 ] && taskset -p -c 1 $$ >/dev/null
 for _ in $(seq 1 600); do grep -q VELOX_TEST_SWIFT_KEY "$work/swift.env" 2>/dev/null && break; sleep 0.1; done
 # shellcheck disable=SC1090
 source <(grep '^export' "$work/swift.env")
