@@ -24,6 +24,13 @@ const DefaultUploadTTL = 24 * time.Hour
 // for one: large enough for throughput, small enough to retry cheaply.
 const DefaultChunkSize = 8 << 20
 
+// preferredParts is the most chunks of the sessions whose chunk size the
+// server chooses: above DefaultChunkSize × preferredParts chunks grow
+// instead. Clients may choose smaller chunks, up to storage.MaxParts of
+// them, but fewer parts make finishing cheaper (on Swift, one manifest
+// rather than a manifest of manifests, and fewer segments to check).
+const preferredParts = 1000
+
 // SessionRequest starts a resumable upload: a new file (ParentID, Name) or
 // a new version of a file (NodeID).
 type SessionRequest struct {
@@ -98,7 +105,7 @@ func (s *Service) CreateUploadSession(ctx context.Context, u *User, req SessionR
 	}
 	chunk := req.ChunkSize
 	if chunk == 0 {
-		chunk = max(DefaultChunkSize, (req.Size+storage.MaxParts-1)/storage.MaxParts)
+		chunk = max(DefaultChunkSize, (req.Size+preferredParts-1)/preferredParts)
 		chunk = (chunk + storage.MinPartSize - 1) / storage.MinPartSize * storage.MinPartSize
 	}
 	if chunk < storage.MinPartSize && req.Size > chunk {

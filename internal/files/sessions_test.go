@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/veloxhq/velox/internal/files"
-	"github.com/veloxhq/velox/internal/storage"
 	"github.com/veloxhq/velox/internal/storage/storagetest"
 )
 
@@ -140,9 +139,9 @@ func TestUploadSessionFailures(t *testing.T) {
 		wantCode(t, err, files.CodeInvalidRequest)
 		_, err = e.svc.CreateUploadSession(ctx, e.alice, files.SessionRequest{ParentID: e.root, Name: "../x", Size: 1})
 		wantCode(t, err, files.CodeInvalidName)
-		// A 10 GiB file gets a chunk size that fits the part limit.
+		// A 10 GiB file gets a chunk size that keeps it at 1000 parts.
 		big, err := e.svc.CreateUploadSession(ctx, e.alice, files.SessionRequest{ParentID: e.root, Name: "huge.iso", Size: 10 << 30})
-		if err != nil || big.ChunkSize < (10<<30)/storage.MaxParts || big.ChunkSize%(1<<20) != 0 {
+		if err != nil || big.ChunkSize < (10<<30)/1000 || big.ChunkSize%(1<<20) != 0 {
 			t.Fatalf("chunk size %d, %v", big.ChunkSize, err)
 		}
 		// Empty files work too: one empty chunk.
