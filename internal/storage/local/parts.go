@@ -100,23 +100,64 @@ func (s *Store) CompleteParts(ctx context.Context, key, uploadID string, sizes [
 			return fmt.Errorf("complete %s: part %d has %d bytes, want %d: %w", key, i, fi.Size(), n, storage.ErrSizeMismatch)
 		}
 	}
-	var readers []io.Reader
-	for i := range sizes {
-		f, err := os.Open(partFile(dir, i))
-		if err != nil {
-			return translate(key, err)
-		}
-		defer f.Close()
-		readers = append(readers, io.LimitReader(f, sizes[i]))
-	}
 	var total int64
 	for _, n := range sizes {
 		total += n
 	}
-	if err := s.Put(ctx, key, io.MultiReader(readers...), total); err != nil {
+	pr := &partsReader{dir: dir, sizes: sizes}
+	defer pr.close()
+	if err := s.Put(ctx, key, pr, total); err != nil {
+		if pr.err != nil {
+			return translate(key, pr.err)
+		}
 		return err
 	}
 	return os.RemoveAll(dir)
+}
+
+// partsReader reads the parts in order, with one file open at a time: an
+// upload may have storage.MaxParts parts, more than a process may hold
+// open.
+type partsReader struct {
+	dir   string
+	sizes []int64
+	i     int
+	f     *os.File
+	r     io.Reader
+	err   error // opening a part failed
+}
+
+func (p *partsReader) Read(b []byte) (int, error) {
+	for {
+		if p.r == nil {
+			if p.i >= len(p.sizes) {
+				return 0, io.EOF
+			}
+			f, err := os.Open(partFile(p.dir, p.i))
+			if err != nil {
+				p.err = err
+				return 0, err
+			}
+			p.f, p.r = f, io.LimitReader(f, p.sizes[p.i])
+		}
+		n, err := p.r.Read(b)
+		if err == io.EOF {
+			p.close()
+			p.i++
+			if n == 0 {
+				continue
+			}
+			err = nil
+		}
+		return n, err
+	}
+}
+
+func (p *partsReader) close() {
+	if p.f != nil {
+		p.f.Close()
+		p.f, p.r = nil, nil
+	}
 }
 
 // AbortParts implements storage.Parts.
