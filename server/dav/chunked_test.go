@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/veloxhq/velox/internal/storage"
@@ -140,4 +141,16 @@ func TestChunkedPut(t *testing.T) {
 			t.Errorf("changed OC-Total-Length: %d, want 400", resp.StatusCode)
 		}
 	})
+}
+
+// Chunking NG is not implemented: a client that tries it (rclone with
+// vendor=nextcloud) gets 501 and a message that says what to do instead.
+func TestChunkingNGRefusedClearly(t *testing.T) {
+	e := newEnv(t)
+	for _, m := range []string{"MKCOL", "PUT", "MOVE"} {
+		resp, body := e.do(m, "/remote.php/dav/uploads/alice/rclone-chunked-upload-1/000000000000000-000000010485759", "x")
+		if resp.StatusCode != http.StatusNotImplemented || !strings.Contains(body, "vendor=owncloud") {
+			t.Errorf("%s in uploads: %d %s", m, resp.StatusCode, body)
+		}
+	}
 }

@@ -84,7 +84,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// the capabilities say so (files.bigfilechunking=false, no
 		// dav.chunking), so well-behaved clients never come here. An
 		// uploads handler slots in at this point.
-		h.davError(w, r, http.StatusNotImplemented, "", "Chunked uploads are not supported; upload with a single PUT.")
+		h.davError(w, r, http.StatusNotImplemented, "",
+			"Chunked uploads through /remote.php/dav/uploads/ are not supported: upload with a single PUT "+
+				"(with rclone, use vendor=owncloud, or --webdav-nextcloud-chunk-size 0 with vendor=nextcloud).")
 	default:
 		t, err := h.target(r.Context(), u, r.URL.EscapedPath())
 		if err != nil {
