@@ -50,12 +50,18 @@ type Service struct {
 	lastSync *SyncResult
 }
 
-// New returns a Service; dir may be nil.
+// New returns a Service; dir may be nil. Its Limiter keeps account
+// failure counts in db, shared with the other app nodes.
 func New(db *metadata.DB, a auth.Authenticator, dir Directory, logger *slog.Logger) *Service {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Service{DB: db, Auth: a, Directory: dir, Limiter: NewLimiter(), Logger: logger}
+	l := NewLimiter()
+	if db != nil {
+		l.Accounts = db
+	}
+	l.Logger = logger
+	return &Service{DB: db, Auth: a, Directory: dir, Limiter: l, Logger: logger}
 }
 
 // RateLimitedError is returned when too many attempts failed recently.
@@ -91,7 +97,7 @@ type LoginRequest struct {
 // directory user on first login and refreshing their groups every time.
 // Errors are the auth sentinels (wrapped) or *RateLimitedError.
 func (s *Service) Login(ctx context.Context, req LoginRequest) (*metadata.User, error) {
-	if wait := s.Limiter.Wait(req.Username, req.IP); wait > 0 {
+	if wait := s.Limiter.Wait(ctx, req.Username, req.IP); wait > 0 {
 		s.audit(ctx, metadata.AuditEvent{Actor: req.Username, Action: "login", IP: req.IP, Outcome: "rate_limited",
 			Details: details("method", req.Method)})
 		return nil, &RateLimitedError{Wait: wait}
@@ -110,7 +116,7 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (*metadata.User, 
 			// Not the user's fault: no backoff for an outage.
 			outcome = "unavailable"
 		} else {
-			s.Limiter.Fail(req.Username, req.IP)
+			s.Limiter.Fail(ctx, req.Username, req.IP)
 		}
 		provider := ""
 		if id != nil {
@@ -120,7 +126,7 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (*metadata.User, 
 			Details: details("method", req.Method, "reason", reason(err))})
 		return nil, err
 	}
-	s.Limiter.Succeed(req.Username)
+	s.Limiter.Succeed(ctx, req.Username)
 	s.audit(ctx, metadata.AuditEvent{Actor: u.Username, Action: "login", IP: req.IP, Provider: id.Provider, Outcome: "success",
 		Details: details("method", req.Method)})
 	return u, nil
@@ -193,7 +199,7 @@ func (s *Service) provision(ctx context.Context, id *auth.Identity) (*metadata.U
 
 func (s *Service) appPasswordLogin(ctx context.Context, req LoginRequest) (*metadata.User, error) {
 	fail := func(err error) (*metadata.User, error) {
-		s.Limiter.Fail(req.Username, req.IP)
+		s.Limiter.Fail(ctx, req.Username, req.IP)
 		s.audit(ctx, metadata.AuditEvent{Actor: req.Username, Action: "login", IP: req.IP, Outcome: "failure",
 			Details: details("method", "app_password", "reason", reason(err))})
 		return nil, err
@@ -215,7 +221,7 @@ func (s *Service) appPasswordLogin(ctx context.Context, req LoginRequest) (*meta
 	if u.Disabled {
 		return fail(auth.ErrDisabled)
 	}
-	s.Limiter.Succeed(req.Username)
+	s.Limiter.Succeed(ctx, req.Username)
 	if err := s.DB.TouchAppPassword(ctx, p.ID, s.DB.Now()); err != nil {
 		s.Logger.Warn("record app password use", "err", err)
 	}
@@ -357,11 +363,11 @@ func (s *Service) ChangePassword(ctx context.Context, u *metadata.User, old, new
 	if u.Provider != local.Name {
 		return &files.Error{Code: files.CodeForbidden, Message: "Your password is managed by your organisation's directory; change it there."}
 	}
-	if wait := s.Limiter.Wait(u.Username, ip); wait > 0 {
+	if wait := s.Limiter.Wait(ctx, u.Username, ip); wait > 0 {
 		return &RateLimitedError{Wait: wait}
 	}
 	if !local.VerifyPassword(u.PasswordHash, old) {
-		s.Limiter.Fail(u.Username, ip)
+		s.Limiter.Fail(ctx, u.Username, ip)
 		s.audit(ctx, metadata.AuditEvent{Actor: u.Username, Action: "password.change", IP: ip, Outcome: "failure"})
 		return &files.Error{Code: files.CodeInvalidRequest, Message: "The current password is wrong."}
 	}

@@ -1,10 +1,12 @@
 package identity_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -267,34 +269,137 @@ func TestLocalNameNotTakenOverByDirectory(t *testing.T) {
 	})
 }
 
+// TestLimiterBackoff runs the same backoff with the account counts in
+// memory and in each database.
 func TestLimiterBackoff(t *testing.T) {
+	t.Run("memory", func(t *testing.T) { testLimiterBackoff(t, nil) })
+	eachDB(t, func(t *testing.T, db *metadata.DB) { testLimiterBackoff(t, db) })
+}
+
+func testLimiterBackoff(t *testing.T, accounts identity.AccountStore) {
+	ctx := context.Background()
 	now := time.Unix(1000, 0)
 	l := identity.NewLimiter()
 	l.Now = func() time.Time { return now }
+	l.Accounts = accounts
 	for i := 0; i < 4; i++ {
-		l.Fail("alice", "192.0.2.1")
+		l.Fail(ctx, "alice", "192.0.2.1")
 	}
-	if w := l.Wait("alice", "192.0.2.1"); w != 0 {
+	if w := l.Wait(ctx, "alice", "192.0.2.1"); w != 0 {
 		t.Fatalf("wait after 4 failures: %v", w)
 	}
 	for i, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second} {
-		l.Fail("ALICE", "192.0.2.1") // usernames compare case-insensitively
-		if w := l.Wait("alice", "198.51.100.7"); w != want {
+		l.Fail(ctx, "ALICE", "192.0.2.1") // usernames compare case-insensitively
+		if w := l.Wait(ctx, "alice", "198.51.100.7"); w != want {
 			t.Fatalf("wait after %d failures: %v, want %v", 5+i, w, want)
 		}
 	}
-	if w := l.Wait("bob", "198.51.100.7"); w != 0 {
+	if w := l.Wait(ctx, "bob", "198.51.100.7"); w != 0 {
 		t.Fatalf("bob waits %v", w)
 	}
 	for i := 0; i < 30; i++ {
-		l.Fail("x", "192.0.2.1")
+		l.Fail(ctx, "x", "192.0.2.1")
 	}
-	if w := l.Wait("bob", "192.0.2.1"); w != l.Max {
+	if w := l.Wait(ctx, "bob", "192.0.2.1"); w != l.Max {
 		t.Fatalf("address backoff: %v, want the maximum %v", w, l.Max)
 	}
-	l.Succeed("alice")
-	if w := l.Wait("alice", "198.51.100.7"); w != 0 {
+	if w := l.Wait(ctx, "x", "198.51.100.7"); w != l.Max {
+		t.Fatalf("account backoff after 30 failures: %v, want the maximum %v", w, l.Max)
+	}
+	l.Succeed(ctx, "alice")
+	if w := l.Wait(ctx, "alice", "198.51.100.7"); w != 0 {
 		t.Fatalf("success did not clear: %v", w)
+	}
+	// After more than 2×Max without failures, the count starts over.
+	now = now.Add(2*l.Max + time.Second)
+	l.Fail(ctx, "x", "198.51.100.7")
+	if w := l.Wait(ctx, "x", "198.51.100.7"); w != 0 {
+		t.Fatalf("failure after a long quiet period: wait %v, want 0", w)
+	}
+}
+
+// TestLimiterSharedBetweenNodes signs in through two Services on one
+// database, as two app nodes behind the proxy do: the account's failures
+// add up across them.
+func TestLimiterSharedBetweenNodes(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *metadata.DB) {
+		ctx := context.Background()
+		dir := &fakeDir{pw: map[string]string{"alice": "pw"}, users: []ldap.DirectoryUser{dirUser("alice")}}
+		chain := &auth.Chain{Providers: []auth.Named{{Name: "ldap", Authenticator: dir}}}
+		now := time.Unix(1000, 0)
+		node := func() *identity.Service {
+			svc := identity.New(db, chain, dir, slog.New(slog.DiscardHandler))
+			svc.Limiter.Now = func() time.Time { return now }
+			return svc
+		}
+		nodes := map[string]*identity.Service{"A": node(), "B": node()}
+		login := func(name, password string) error {
+			_, err := nodes[name].Login(ctx, identity.LoginRequest{Username: "alice", Password: password, IP: "192.0.2.1"})
+			return err
+		}
+		// 5 failures are free; 3 on each node stay under that on either.
+		// A guess a minute outlasts the 1s wait after the fifth.
+		for i := 0; i < 3; i++ {
+			for _, name := range []string{"A", "B"} {
+				now = now.Add(time.Minute)
+				if err := login(name, "wrong"); !errors.Is(err, auth.ErrInvalidCredentials) {
+					t.Fatalf("failure %d on node %s: %v", i+1, name, err)
+				}
+			}
+		}
+		for _, name := range []string{"A", "B"} {
+			var rl *identity.RateLimitedError
+			if err := login(name, "pw"); !errors.As(err, &rl) || rl.Wait != 2*time.Second {
+				t.Fatalf("node %s after 6 failures across both nodes: %v, want a 2s wait", name, err)
+			}
+		}
+		now = now.Add(2 * time.Second)
+		if err := login("B", "pw"); err != nil {
+			t.Fatalf("correct password on node B after the wait: %v", err)
+		}
+		// Had the success on B not cleared the count for A, this would be
+		// failure 7, with a 4s wait.
+		if err := login("A", "wrong"); !errors.Is(err, auth.ErrInvalidCredentials) {
+			t.Fatalf("failure on node A: %v", err)
+		}
+		for name, svc := range nodes {
+			if w := svc.Limiter.Wait(ctx, "alice", "198.51.100.7"); w != 0 {
+				t.Fatalf("node %s waits %v after a success and one failure", name, w)
+			}
+		}
+	})
+}
+
+// TestLimiterFallsBackToMemory checks that a failing database neither
+// locks users out nor lets guesses through unlimited.
+func TestLimiterFallsBackToMemory(t *testing.T) {
+	ctx := context.Background()
+	db, err := metadata.Open(ctx, "sqlite", filepath.Join(t.TempDir(), "m.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close() // every call fails from now on
+	var logs bytes.Buffer
+	now := time.Unix(1000, 0)
+	l := identity.NewLimiter()
+	l.Now = func() time.Time { return now }
+	l.Accounts = db
+	l.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	if w := l.Wait(ctx, "alice", "192.0.2.1"); w != 0 {
+		t.Fatalf("wait before any failure: %v", w)
+	}
+	for i := 0; i < 5; i++ {
+		l.Fail(ctx, "alice", "192.0.2.1")
+	}
+	if w := l.Wait(ctx, "alice", "198.51.100.7"); w != time.Second {
+		t.Fatalf("wait after 5 failures: %v, want 1s from the in-memory count", w)
+	}
+	l.Succeed(ctx, "alice")
+	if w := l.Wait(ctx, "alice", "198.51.100.7"); w != 0 {
+		t.Fatalf("success did not clear: %v", w)
+	}
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "database is closed") {
+		t.Fatalf("database errors not logged as warnings:\n%s", logs.String())
 	}
 }
 
