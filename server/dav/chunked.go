@@ -3,6 +3,7 @@ package dav
 import (
 	"crypto/sha256"
 	"encoding/base32"
+	"fmt"
 	"net/http"
 	"regexp"
 	"slices"
@@ -47,7 +48,13 @@ func (h *Handler) handleChunkedPut(w http.ResponseWriter, r *http.Request, t *ta
 	name, transfer := m[1], m[2]
 	count, _ := strconv.Atoi(m[3])
 	idx, _ := strconv.Atoi(m[4])
-	if count < 1 || count > storage.MaxParts || idx >= count {
+	if count > storage.MaxParts {
+		h.davError(w, r, http.StatusBadRequest, "", fmt.Sprintf(
+			"This upload is cut into %d chunks; at most %d are allowed. Use larger chunks "+
+				"(the desktop client's chunkSize setting) or upload the file in the web interface.", count, storage.MaxParts))
+		return
+	}
+	if count < 1 || idx >= count {
 		h.davError(w, r, http.StatusBadRequest, "", "The chunk index or count is out of range.")
 		return
 	}

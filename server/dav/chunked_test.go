@@ -112,6 +112,9 @@ func TestChunkedPut(t *testing.T) {
 			if resp.StatusCode != tc.want || resp.Header.Get("ETag") != "" {
 				t.Errorf("first of %d chunks: %d (ETag %q) %s, want %d without ETag", tc.count, resp.StatusCode, resp.Header.Get("ETag"), body, tc.want)
 			}
+			if tc.want == 400 && !strings.Contains(body, "larger chunks") {
+				t.Errorf("too many chunks: the answer does not say what to do: %s", body)
+			}
 		}
 	})
 
