@@ -213,6 +213,22 @@ func (s *Service) status(ctx context.Context, sess *metadata.UploadSession) (Upl
 	return st, nil
 }
 
+// UploadProgress returns a session's chunk count and how many chunks
+// have arrived, without listing them (Received is nil): a protocol that
+// asks after every chunk whether the upload is complete then costs one
+// count, not a read of up to storage.MaxParts rows.
+func (s *Service) UploadProgress(ctx context.Context, u *User, id string) (UploadStatus, int, error) {
+	sess, err := s.session(ctx, u, id)
+	if err != nil {
+		return UploadStatus{}, 0, err
+	}
+	n, err := s.DB.ChunkCount(ctx, sess.ID)
+	if err != nil {
+		return UploadStatus{}, 0, err
+	}
+	return UploadStatus{UploadSession: sess, Chunks: chunkCount(sess.Size, sess.ChunkSize)}, n, nil
+}
+
 // UploadSessions lists the user's unfinished sessions (to resume after a
 // page reload).
 func (s *Service) UploadSessions(ctx context.Context, u *User) ([]UploadStatus, error) {

@@ -62,6 +62,11 @@ func TestResumableUploadSessions(t *testing.T) {
 		if err != nil || len(st.Received) != 3 || st.Chunks != 4 || st.Bytes != 2*chunk+12345 {
 			t.Fatalf("status after restart: %+v %v", st, err)
 		}
+		if st, got, err := svc2.UploadProgress(ctx, e.alice, sess.ID); err != nil || got != 3 || st.Chunks != 4 {
+			t.Fatalf("progress after restart: %d of %d chunks, %v", got, st.Chunks, err)
+		}
+		_, _, err = svc2.UploadProgress(ctx, e.bob, sess.ID)
+		wantCode(t, err, files.CodeNotFound)
 		if err := put(svc2, 1, part(1)); err != nil {
 			t.Fatal(err)
 		}

@@ -117,6 +117,13 @@ func (q q) Chunks(ctx context.Context, sessionID string) (map[int]int64, error) 
 	return out, rows.Err()
 }
 
+// ChunkCount returns how many chunks of a session are stored.
+func (q q) ChunkCount(ctx context.Context, sessionID string) (int, error) {
+	var n int
+	err := q.row(ctx, `SELECT COUNT(*) FROM upload_chunks WHERE session_id = ?`, sessionID).Scan(&n)
+	return n, err
+}
+
 // AdvanceHash stores a hash state covering upto bytes, if the stored state
 // still covers exactly from bytes (another chunk may have advanced it).
 func (q q) AdvanceHash(ctx context.Context, sessionID string, from, upto int64, state []byte) (bool, error) {

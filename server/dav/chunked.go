@@ -80,7 +80,7 @@ func (h *Handler) handleChunkedPut(w http.ResponseWriter, r *http.Request, t *ta
 	}
 	file := &target{user: t.user, space: t.space, root: t.root, names: append(slices.Clone(t.names[:len(t.names)-1]), name)}
 	id := chunkedSessionID(t.user.ID, transfer, parent.ID, name)
-	st, err := h.files.UploadSession(ctx, t.user, id)
+	st, _, err := h.files.UploadProgress(ctx, t.user, id)
 	if files.ErrorCode(err) == files.CodeNotFound {
 		// The transfer's first chunk (or the first after the session
 		// expired): check the target like a PUT would, then open it.
@@ -106,7 +106,7 @@ func (h *Handler) handleChunkedPut(w http.ResponseWriter, r *http.Request, t *ta
 			h.fail(w, r, err)
 			return
 		}
-		st, err = h.files.UploadSession(ctx, t.user, id)
+		st, _, err = h.files.UploadProgress(ctx, t.user, id)
 	}
 	if err != nil {
 		h.fail(w, r, err)
@@ -120,11 +120,12 @@ func (h *Handler) handleChunkedPut(w http.ResponseWriter, r *http.Request, t *ta
 		h.fail(w, r, err)
 		return
 	}
-	if st, err = h.files.UploadSession(ctx, t.user, id); err != nil {
+	st, received, err := h.files.UploadProgress(ctx, t.user, id)
+	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	if len(st.Received) < st.Chunks {
+	if received < st.Chunks {
 		// No ETag: the client sends the next chunk.
 		w.WriteHeader(http.StatusCreated)
 		return
