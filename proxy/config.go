@@ -36,6 +36,11 @@ type Config struct {
 	// ShutdownTimeout bounds how long in-flight requests may run after a
 	// shutdown was requested.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// HTTP1FastPath (default true) serves plain HTTP/1.1 GET and HEAD
+	// requests in the proxy's own request loop instead of net/http's
+	// general server; false sends everything through net/http. Read at
+	// start only.
+	HTTP1FastPath *bool `yaml:"http1_fast_path"`
 
 	TLS            TLSConfig           `yaml:"tls"`
 	HSTS           HSTSConfig          `yaml:"hsts"`
@@ -250,6 +255,10 @@ func (c *Config) setDefaults() {
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = defaultShutdownTimeout
+	}
+	if c.HTTP1FastPath == nil {
+		on := true
+		c.HTTP1FastPath = &on
 	}
 	if c.TLS.ReloadInterval == 0 {
 		c.TLS.ReloadInterval = defaultReloadInterval

@@ -104,6 +104,13 @@ routes: [{path: /, upstream: app}]
 	})
 }
 
+// forEachProtocol runs test over HTTP/2 (net/http's server) and over
+// HTTP/1.1 (the fast path for GET and HEAD, fast.go).
+func forEachProtocol(t *testing.T, test func(t *testing.T, client func(*testProxy) *http.Client)) {
+	t.Run("HTTP/2", func(t *testing.T) { test(t, func(tp *testProxy) *http.Client { return tp.client }) })
+	t.Run("HTTP/1.1", func(t *testing.T) { test(t, (*testProxy).http1Client) })
+}
+
 // http1Client speaks HTTP/1.1 only, for tests about HTTP/1 behaviour.
 func (tp *testProxy) http1Client() *http.Client {
 	return &http.Client{
@@ -217,7 +224,9 @@ routes: [{path: /, upstream: app}]
 	}
 }
 
-func TestRateLimit(t *testing.T) {
+func TestRateLimit(t *testing.T) { forEachProtocol(t, testRateLimit) }
+
+func testRateLimit(t *testing.T, client func(*testProxy) *http.Client) {
 	up := echoUpstream(t, "app")
 	tp := startProxy(t, nil, fmt.Sprintf(`
 listen: 127.0.0.1:0
@@ -226,6 +235,7 @@ limits: {rate_per_ip: 0.001, burst_per_ip: 3}
 upstreams: {app: {targets: [%s]}}
 routes: [{path: /, upstream: app}]
 `, up.URL), nil)
+	tp.client = client(tp)
 	var codes []int
 	for range 5 {
 		code, _, hdr := tp.get(t, "/", nil)
@@ -390,6 +400,10 @@ routes: [{path: /, upstream: app}]
 }
 
 func TestStreamingResponsesAreFlushed(t *testing.T) {
+	forEachProtocol(t, testStreamingResponsesAreFlushed)
+}
+
+func testStreamingResponsesAreFlushed(t *testing.T, client func(*testProxy) *http.Client) {
 	release := make(chan struct{})
 	up := echoUpstreamFunc(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
@@ -403,7 +417,7 @@ listen: 127.0.0.1:0
 upstreams: {app: {targets: [%s]}}
 routes: [{path: /, upstream: app}]
 `, up.URL), nil)
-	resp, err := tp.client.Get(tp.url("/events"))
+	resp, err := client(tp).Get(tp.url("/events"))
 	if err != nil {
 		t.Fatal(err)
 	}

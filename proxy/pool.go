@@ -79,6 +79,9 @@ type pool struct {
 	targets []*target
 	rr      atomic.Uint64
 	m       *metrics
+	// plainHTTP: every target speaks plain HTTP, so the HTTP/1.1 fast path
+	// (fast.go) can serve the pool's bodiless GET and HEAD requests.
+	plainHTTP bool
 }
 
 func transportKey(raw string, t TransportSpec) string {
@@ -317,12 +320,7 @@ func (p *pool) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		resp, err := p.send(t, out, info)
 		if err == nil {
-			if !p.spec.Passive.failureStatus(resp.StatusCode) {
-				t.passiveSuccess()
-			} else if p.othersAvailable(t) {
-				t.passiveFailure(p.spec.Passive)
-			}
-			t.countResponse(resp.StatusCode)
+			p.answered(t, resp.StatusCode)
 			return resp, nil
 		}
 		t.release()
@@ -339,6 +337,17 @@ func (p *pool) RoundTrip(req *http.Request) (*http.Response, error) {
 		t.log.Debug("retrying on another target", "method", req.Method, "err", err)
 		tried = append(tried, t)
 	}
+}
+
+// answered records that t answered with code, for passive ejection and
+// the metrics.
+func (p *pool) answered(t *target, code int) {
+	if !p.spec.Passive.failureStatus(code) {
+		t.passiveSuccess()
+	} else if p.othersAvailable(t) {
+		t.passiveFailure(p.spec.Passive)
+	}
+	t.countResponse(code)
 }
 
 // send performs one attempt on t, which the caller has acquired. On success

@@ -82,7 +82,14 @@ routes: [{path: /, upstream: app}]
 	var firstErr atomic.Value
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	for range 4 {
+	// Half the clients speak HTTP/2 (served by net/http), half HTTP/1.1
+	// (served by the fast path, fast.go): both must fail over.
+	h1 := tp.http1Client()
+	for i := range 4 {
+		client := tp.client
+		if i%2 == 1 {
+			client = h1
+		}
 		wg.Go(func() {
 			for {
 				select {
@@ -90,7 +97,7 @@ routes: [{path: /, upstream: app}]
 					return
 				default:
 				}
-				resp, err := tp.client.Get(tp.url("/file"))
+				resp, err := client.Get(tp.url("/file"))
 				if err == nil {
 					var body []byte
 					body, err = io.ReadAll(resp.Body)
@@ -132,9 +139,14 @@ routes: [{path: /, upstream: app}]
 	if up, _ := tp.targetUp(ups[1].addr); !up {
 		t.Error("b serves again but is not reported up")
 	}
+	if tp.fast.served.Load() < 100 {
+		t.Errorf("the HTTP/1.1 clients' requests did not take the fast path (%d did)", tp.fast.served.Load())
+	}
 }
 
-func TestRetriesOnlyWhenSafe(t *testing.T) {
+func TestRetriesOnlyWhenSafe(t *testing.T) { forEachProtocol(t, testRetriesOnlyWhenSafe) }
+
+func testRetriesOnlyWhenSafe(t *testing.T, client func(*testProxy) *http.Client) {
 	var badBodies, goodPosts atomic.Int64
 	// bad reads the request and then drops the connection without answering.
 	bad := echoUpstreamFunc(t, func(w http.ResponseWriter, r *http.Request) {
@@ -174,6 +186,7 @@ routes:
   - {path: /flaky/, upstream: flaky}
   - {path: /refused/, upstream: refused}
 `, bad.URL, good.URL, closed, good.URL), nil)
+	tp.client = client(tp)
 
 	post := func(path string) int {
 		resp, err := tp.client.Post(tp.url(path), "text/plain", strings.NewReader("payload"))
@@ -213,7 +226,9 @@ routes:
 	}
 }
 
-func TestUpstreamSaturation(t *testing.T) {
+func TestUpstreamSaturation(t *testing.T) { forEachProtocol(t, testUpstreamSaturation) }
+
+func testUpstreamSaturation(t *testing.T, client func(*testProxy) *http.Client) {
 	release := make(chan struct{})
 	entered := make(chan struct{}, 1)
 	up := echoUpstreamFunc(t, func(w http.ResponseWriter, r *http.Request) {
@@ -225,6 +240,7 @@ listen: 127.0.0.1:0
 upstreams: {app: {targets: [%s], max_requests_per_target: 1}}
 routes: [{path: /, upstream: app}]
 `, up.URL), nil)
+	tp.client = client(tp)
 	done := make(chan int)
 	go func() {
 		resp, err := tp.client.Get(tp.url("/slow"))
@@ -249,7 +265,9 @@ routes: [{path: /, upstream: app}]
 	}
 }
 
-func TestNoHealthyUpstream(t *testing.T) {
+func TestNoHealthyUpstream(t *testing.T) { forEachProtocol(t, testNoHealthyUpstream) }
+
+func testNoHealthyUpstream(t *testing.T, client func(*testProxy) *http.Client) {
 	up := echoUpstreamFunc(t, func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusInternalServerError)
 	})
@@ -262,6 +280,7 @@ upstreams:
     health_check: {path: /health, interval: 50ms, unhealthy_threshold: 1}
 routes: [{path: /, upstream: app}]
 `, up.URL), nil)
+	tp.client = client(tp)
 	waitFor(t, "the target to fail its health check", func() bool { up, _ := tp.targetUp(hostOf(up.URL)); return !up })
 	if code, _, _ := tp.get(t, "/", nil); code != http.StatusServiceUnavailable {
 		t.Errorf("no healthy target: got %d, want 503", code)
@@ -329,7 +348,9 @@ func newHTTPServer(t *testing.T, h http.Handler) *httpServer {
 // in passive.statuses, so that clients reach the healthy targets; but an
 // answer never ejects the last target available, so that a pool where all
 // answer 503 passes the upstream's own answer on.
-func TestPassiveEjectionOnStatus(t *testing.T) {
+func TestPassiveEjectionOnStatus(t *testing.T) { forEachProtocol(t, testPassiveEjectionOnStatus) }
+
+func testPassiveEjectionOnStatus(t *testing.T, client func(*testProxy) *http.Client) {
 	var sickHits atomic.Int64
 	sickFunc := func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/health" {
@@ -359,6 +380,7 @@ routes:
   - {path: /, upstream: swift}
   - {path: /lonely/, upstream: lonely}
 `, sick.URL, a.URL, b.URL, lonely.URL), nil)
+	tp.client = client(tp)
 
 	bad := 0
 	for range 60 {

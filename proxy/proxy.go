@@ -46,6 +46,7 @@ type Proxy struct {
 	idCounter atomic.Uint64
 
 	servers   []*http.Server
+	fast      *fastServer // nil when http1_fast_path is off
 	listeners []net.Listener
 	addrs     Addrs
 	serveErr  chan error
@@ -127,6 +128,10 @@ func (p *Proxy) apply(cfg *Config) error {
 			}
 			keep[key] = t
 			pl.targets = append(pl.targets, t)
+		}
+		pl.plainHTTP = true
+		for _, t := range pl.targets {
+			pl.plainHTTP = pl.plainHTTP && t.fast != nil
 		}
 		next.pools[name] = pl
 	}
@@ -246,7 +251,17 @@ func (p *Proxy) Start() error {
 	httpsSrv := newServer(p)
 	httpsSrv.TLSConfig = tlsCfg
 	p.servers = append(p.servers, httpsSrv)
-	p.serve("https", httpsSrv, tls.NewListener(l, tlsCfg))
+	if *cfg.HTTP1FastPath {
+		p.fast = newFastServer(p, l, tlsCfg, httpsSrv, cfg.Limits)
+		p.serve("https", httpsSrv, p.fast.handoff)
+		go func() {
+			if err := p.fast.serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				p.serveErr <- fmt.Errorf("https listener: %w", err)
+			}
+		}()
+	} else {
+		p.serve("https", httpsSrv, tls.NewListener(l, tlsCfg))
+	}
 
 	if cfg.HTTPListen != "" {
 		l, err := listen(cfg.HTTPListen, true)
@@ -295,6 +310,15 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	var errs []error
 	var wg sync.WaitGroup
 	var mu sync.Mutex
+	if p.fast != nil {
+		wg.Go(func() {
+			if err := p.fast.shutdown(ctx); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
+	}
 	for _, srv := range p.servers {
 		wg.Go(func() {
 			if err := srv.Shutdown(ctx); err != nil {

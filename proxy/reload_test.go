@@ -87,6 +87,10 @@ routes:
 // A response with a Content-Length whose upstream pauses must not leave
 // its bytes so far in the proxy's buffers.
 func TestPausedUpstreamBytesAreFlushed(t *testing.T) {
+	forEachProtocol(t, testPausedUpstreamBytesAreFlushed)
+}
+
+func testPausedUpstreamBytesAreFlushed(t *testing.T, client func(*testProxy) *http.Client) {
 	const chunk = 1000 // smaller than any buffer on the way
 	release := make(chan struct{})
 	defer close(release)
@@ -96,7 +100,7 @@ listen: 127.0.0.1:0
 upstreams: {app: {targets: [%s]}}
 routes: [{path: /, upstream: app}]
 `, a.URL), nil)
-	resp, err := tp.client.Get(tp.url("/big"))
+	resp, err := client(tp).Get(tp.url("/big"))
 	if err != nil {
 		t.Fatal(err)
 	}
