@@ -31,25 +31,44 @@ const (
 type readAhead struct {
 	ctx  context.Context
 	obj  storage.Object
+	nx   nexter            // obj, when it reads ahead on its own
+	head []byte            // bytes prime read from nx, not handed out yet
 	r    *readahead.Reader // nil until the first read after a seek
 	pos  int64             // offset of the next byte r returns (or obj, if r is nil)
 	want int64             // offset the next Read returns from, set by Seek
 }
 
-func newReadAhead(ctx context.Context, obj storage.Object) *readAhead {
-	return &readAhead{ctx: ctx, obj: obj}
+// nexter is an object that reads ahead by itself and hands out its own
+// buffers (an encrypted blob decrypts ahead in a goroutine of its own). A
+// second read-ahead in front of it would only copy its bytes once more.
+type nexter interface {
+	Next(max int) ([]byte, error)
 }
 
-// reader moves to want if needed and returns the running reader.
-func (ra *readAhead) reader() (*readahead.Reader, error) {
+func newReadAhead(ctx context.Context, obj storage.Object) *readAhead {
+	ra := &readAhead{ctx: ctx, obj: obj}
+	ra.nx, _ = obj.(nexter)
+	return ra
+}
+
+// seek moves obj to want if needed.
+func (ra *readAhead) seek() error {
 	if ra.want != ra.pos {
 		ra.halt()
 		pos, err := ra.obj.Seek(ra.want, io.SeekStart)
 		if err != nil {
 			ra.want = ra.pos
-			return nil, err
+			return err
 		}
 		ra.pos, ra.want = pos, pos
+	}
+	return nil
+}
+
+// reader moves to want if needed and returns the running reader.
+func (ra *readAhead) reader() (*readahead.Reader, error) {
+	if err := ra.seek(); err != nil {
+		return nil, err
 	}
 	if ra.r == nil {
 		ra.r = readahead.New(ra.ctx, ra.obj, readAheadSize, 2, readAheadMin)
@@ -61,6 +80,9 @@ func (ra *readAhead) reader() (*readahead.Reader, error) {
 // and returns the store's error if that failed: a caller can then answer
 // with an error before any byte of the response is written.
 func (ra *readAhead) prime() error {
+	if ra.nx != nil {
+		return ra.primeNexter()
+	}
 	r, err := ra.reader()
 	if err != nil {
 		return err
@@ -76,6 +98,9 @@ func (ra *readAhead) Read(p []byte) (int, error) {
 // next returns up to max of the next bytes, valid until the next call,
 // without copying them.
 func (ra *readAhead) next(max int64) ([]byte, error) {
+	if ra.nx != nil {
+		return ra.nextNexter(max)
+	}
 	r, err := ra.reader()
 	if err != nil {
 		return nil, err
@@ -86,9 +111,57 @@ func (ra *readAhead) next(max int64) ([]byte, error) {
 	return b, err
 }
 
+// primeNexter reads the first readAheadMin bytes (or up to the end) from
+// a nexter into head, so that an error there comes before any response.
+func (ra *readAhead) primeNexter() error {
+	if err := ra.seek(); err != nil {
+		return err
+	}
+	if len(ra.head) > 0 {
+		return nil
+	}
+	head := make([]byte, 0, readAheadMin)
+	for len(head) < readAheadMin {
+		b, err := ra.nx.Next(readAheadMin - len(head))
+		head = append(head, b...)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	ra.head = head
+	return nil
+}
+
+func (ra *readAhead) nextNexter(max int64) ([]byte, error) {
+	if err := ra.seek(); err != nil {
+		return nil, err
+	}
+	var b []byte
+	var err error
+	if len(ra.head) > 0 {
+		b = ra.head[:min(max, int64(len(ra.head)))]
+		ra.head = ra.head[len(b):]
+	} else {
+		b, err = ra.nx.Next(int(min(max, readAheadSize)))
+	}
+	ra.pos += int64(len(b))
+	ra.want = ra.pos
+	return b, err
+}
+
 // halt stops reading ahead; the object's position is then unknown, so the
 // next read seeks.
 func (ra *readAhead) halt() {
+	if ra.nx != nil {
+		if len(ra.head) > 0 {
+			ra.head = nil
+			ra.pos = -1
+		}
+		return
+	}
 	if ra.r != nil {
 		ra.r.Close()
 		ra.r = nil

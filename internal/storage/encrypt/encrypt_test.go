@@ -170,6 +170,7 @@ func runBackendTests(t *testing.T, newBackend func(t *testing.T) backend) {
 			}
 		}
 		checkRanges(t, s, key, data, offs)
+		checkNext(t, s, key, data)
 	})
 
 	t.Run("OneByteRangeReadsOnePackage", func(t *testing.T) {
@@ -335,6 +336,46 @@ func runBackendTests(t *testing.T, newBackend func(t *testing.T) backend) {
 }
 
 // boundaries returns offsets around every multiple of step below size.
+// checkNext reads key whole through the objects' Next, which hands out
+// the read-ahead's own buffers: every slice must hold the right bytes when
+// it is returned, for any size asked, from the start and after seeks.
+func checkNext(t *testing.T, s storage.Store, key string, data []byte) {
+	t.Helper()
+	for _, max := range []int{1 << 20, pkg + 7, 1000} {
+		for _, from := range []int64{0, 3*pkg + 5} {
+			o, err := s.Open(context.Background(), key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			nx, ok := o.(interface{ Next(int) ([]byte, error) })
+			if !ok {
+				t.Fatal("encrypted objects should offer Next")
+			}
+			if _, err := o.Seek(from, io.SeekStart); err != nil {
+				t.Fatal(err)
+			}
+			pos := from
+			for {
+				b, err := nx.Next(max)
+				if len(b) > max || !bytes.Equal(b, data[pos:pos+int64(len(b))]) {
+					t.Fatalf("Next(%d) at %d returned %d wrong bytes", max, pos, len(b))
+				}
+				pos += int64(len(b))
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatalf("Next(%d) at %d: %v", max, pos, err)
+				}
+			}
+			o.Close()
+			if pos != int64(len(data)) {
+				t.Fatalf("Next(%d) from %d ended at %d of %d", max, from, pos, len(data))
+			}
+		}
+	}
+}
+
 func boundaries(size, step int64) []int64 {
 	var offs []int64
 	for b := int64(0); b <= size; b += step {

@@ -42,6 +42,8 @@ type object struct {
 	ahead io.ReadCloser
 	run   int64
 	part  int // the part o.r decrypts
+
+	scratch []byte // Next's buffer when it has to copy
 }
 
 // readAheadAfter is how much a reader must read in sequence before
@@ -152,16 +154,40 @@ func (o *object) readAhead() {
 }
 
 func (o *object) Read(p []byte) (int, error) {
+	b, err := o.read(p, len(p))
+	return len(b), err
+}
+
+// Next returns up to max of the next plaintext bytes, valid until the next
+// call of any method. While decryption reads ahead they are its own buffers, not copies,
+// so a download writes them to the client straight away
+// (internal/blobhttp).
+func (o *object) Next(max int) ([]byte, error) {
+	return o.read(nil, max)
+}
+
+// nexter is a reader that can hand out its buffers (readahead.Reader,
+// parallelDecrypter).
+type nexter interface {
+	Next(max int) ([]byte, error)
+}
+
+// scratchSize bounds what Next copies at once when it has to copy.
+const scratchSize = 4 * payloadSize
+
+// read reads up to max bytes into p, or, when p is nil, returns them in a
+// buffer of its own (valid until the next call).
+func (o *object) read(p []byte, max int) ([]byte, error) {
 	if o.err != nil {
-		return 0, o.err
+		return nil, o.err
 	}
 	if o.off >= o.l.size {
-		return 0, io.EOF
+		return nil, io.EOF
 	}
 	if o.r != nil && o.ahead == nil && o.run >= readAheadAfter && o.left > 4*payloadSize {
 		if rem := (o.off - o.l.pstart[o.part]) % payloadSize; rem != 0 {
 			// Read up to the next package, where the batches can start.
-			p = p[:min(int64(len(p)), payloadSize-rem)]
+			max = int(min(int64(max), payloadSize-rem))
 		} else {
 			o.readAhead()
 		}
@@ -169,25 +195,53 @@ func (o *object) Read(p []byte) (int, error) {
 	if o.r == nil {
 		if err := o.start(); err != nil {
 			if o.err != nil {
-				return 0, o.err
+				return nil, o.err
 			}
-			return 0, err
+			return nil, err
 		}
 	}
-	if int64(len(p)) > o.left {
-		p = p[:o.left]
+	if int64(max) > o.left {
+		max = int(o.left)
 	}
-	n, err := o.r.Read(p)
+	var b []byte
+	var err error
+	borrowed := false
+	if nx, ok := o.r.(nexter); ok && p == nil {
+		b, err = nx.Next(max)
+		borrowed = true
+	} else {
+		if p == nil {
+			if o.scratch == nil {
+				o.scratch = make([]byte, scratchSize)
+			}
+			p, max = o.scratch, min(max, len(o.scratch))
+		}
+		var n int
+		n, err = o.r.Read(p[:max])
+		b = p[:n]
+	}
+	n := len(b)
 	o.off += int64(n)
 	o.left -= int64(n)
 	o.run += int64(n)
 	if o.left == 0 {
+		if borrowed && n > 0 {
+			// What follows reads on and stops the read-ahead, which
+			// takes its buffers back: keep the bytes.
+			if o.scratch == nil {
+				o.scratch = make([]byte, scratchSize)
+			}
+			if n > len(o.scratch) {
+				o.scratch = make([]byte, n)
+			}
+			b = o.scratch[:copy(o.scratch, b)]
+		}
 		if err == nil {
 			// The stream must end here, with its final package: this
 			// catches a cut at a package boundary even where the
 			// recorded size is unknown. It reads nothing more from inner.
-			var b [1]byte
-			if m, xerr := o.r.Read(b[:]); m > 0 {
+			var one [1]byte
+			if m, xerr := o.r.Read(one[:]); m > 0 {
 				err = errors.New("data after the end of the stream")
 			} else if xerr != io.EOF {
 				err = xerr
@@ -200,9 +254,9 @@ func (o *object) Read(p []byte) (int, error) {
 		}
 	}
 	if err != nil {
-		return n, o.fail(err)
+		return b, o.fail(err)
 	}
-	return n, nil
+	return b, nil
 }
 
 // fail turns an error while decrypting into ErrCorrupt: an authentication

@@ -161,9 +161,16 @@ func decryptBatch(j decJob, dk []byte) decResult {
 }
 
 func (p *parallelDecrypter) Read(b []byte) (int, error) {
+	r, err := p.Next(len(b))
+	return copy(b, r), err
+}
+
+// Next returns up to max of the next plaintext bytes without copying them;
+// they are valid until the next call.
+func (p *parallelDecrypter) Next(max int) ([]byte, error) {
 	for len(p.rest) == 0 {
 		if p.err != nil {
-			return 0, p.err
+			return nil, p.err
 		}
 		if p.cur.pt != nil {
 			plainPool.Put(p.cur.pt)
@@ -181,9 +188,9 @@ func (p *parallelDecrypter) Read(b []byte) (int, error) {
 		}
 		p.rest = (*p.cur.pt)[:p.cur.n]
 	}
-	n := copy(b, p.rest)
-	p.rest = p.rest[n:]
-	return n, nil
+	r := p.rest[:min(max, len(p.rest))]
+	p.rest = p.rest[len(r):]
+	return r, nil
 }
 
 // Close stops the goroutines and waits for them (the reader may be inside
