@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -69,18 +70,34 @@ func (s *Store) Open(ctx context.Context, key string) (storage.Object, error) {
 	if err != nil {
 		return nil, translate("open", key, err)
 	}
-	return &object{s: s, ctx: ctx, container: container, name: key, size: size}, nil
+	slo := strings.EqualFold(h["X-Static-Large-Object"], "true")
+	return &object{s: s, ctx: ctx, container: container, name: key, size: size, slo: slo}, nil
 }
 
 // object reads a blob with GETs starting at the current offset. A broken
 // download is resumed where it stopped (Swift itself serves ranges of
 // Static Large Objects across segments).
+//
+// A read of a Static Large Object from its first byte (a whole download)
+// fetches the manifest and then GETs the segments themselves, one after
+// the other. Why: the Swift proxy computes the MD5 of every segment it
+// serves through a manifest, on top of the object server's own, and on a
+// busy cluster that costs a sizeable part of the proxy's CPU per byte.
+// The object servers still check each whole-segment read, as for any
+// object, and each segment's ETag is compared with the manifest's.
 type object struct {
 	s         *Store
 	ctx       context.Context
 	container string
 	name      string
 	size      int64
+	slo       bool
+
+	// The segments, once fetched for a read from the start; nil while
+	// reads go through the manifest object.
+	segs    []sloSegment
+	triedSL bool  // the manifest was fetched (or could not be used)
+	segEnd  int64 // end of the segment body reads from
 
 	off    int64
 	body   io.ReadCloser // open response from off, or nil
@@ -136,6 +153,14 @@ func (o *object) Read(p []byte) (int, error) {
 			if o.off >= o.size {
 				return n, io.EOF
 			}
+			if o.off == o.segEnd {
+				// The end of a segment: the next Read GETs the next one.
+				if n > 0 {
+					return n, nil
+				}
+				failures = -1
+				continue
+			}
 			err = errShortBody
 		}
 		if n > 0 {
@@ -147,31 +172,116 @@ func (o *object) Read(p []byte) (int, error) {
 	}
 }
 
-// open starts a GET at o.off. ncw's Call authenticates, re-authenticates
-// on 401 and checks the status; the body is read from the transport
-// directly (see rawBodyTransport), under a watchdog that cancels the
-// request when Swift sends nothing for the connection's Timeout.
+// sloSegment is one segment of a Static Large Object.
+type sloSegment struct {
+	container, name string
+	start, size     int64
+	etag            string
+}
+
+// open starts a GET at o.off: of the segment holding it when the
+// segments are known, of the object otherwise.
 func (o *object) open() error {
+	if o.slo && !o.triedSL && o.off == 0 {
+		o.triedSL = true
+		segs, err := o.s.segments(o.ctx, o.container, o.name, o.size)
+		if err != nil {
+			return err
+		}
+		o.segs = segs
+	}
+	if o.segs == nil {
+		o.segEnd = o.size
+		return o.get(o.container, o.name, o.off, o.size-o.off, "")
+	}
+	i := sort.Search(len(o.segs), func(i int) bool { return o.segs[i].start+o.segs[i].size > o.off })
+	seg := o.segs[i]
+	within := o.off - seg.start
+	etag := ""
+	if within == 0 {
+		etag = seg.etag
+	}
+	o.segEnd = seg.start + seg.size
+	return o.get(seg.container, seg.name, within, seg.size-within, etag)
+}
+
+// segments returns the segments of the Static Large Object container/name
+// of size bytes, or nil when reads should go through the manifest: a
+// manifest of manifests, ranges of segments, or sizes that do not add up.
+func (s *Store) segments(ctx context.Context, container, name string, size int64) ([]sloSegment, error) {
+	type entry struct {
+		Name   string `json:"name"`
+		Bytes  int64  `json:"bytes"`
+		Hash   string `json:"hash"`
+		SubSLO bool   `json:"sub_slo"`
+		Range  string `json:"range"`
+	}
+	var entries []entry
+	err := s.retry(ctx, func() error {
+		entries = nil
+		resp, _, err := s.call(ctx, ncw.RequestOpts{
+			Container: container, ObjectName: name, Operation: "GET",
+			Parameters: url.Values{"multipart-manifest": {"get"}},
+		})
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		return json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&entries)
+	})
+	if err != nil {
+		return nil, err
+	}
+	segs := make([]sloSegment, 0, len(entries))
+	var start int64
+	for _, e := range entries {
+		c, n, ok := strings.Cut(strings.TrimPrefix(e.Name, "/"), "/")
+		if e.SubSLO || e.Range != "" || !ok || e.Bytes <= 0 {
+			return nil, nil
+		}
+		segs = append(segs, sloSegment{container: c, name: n, start: start, size: e.Bytes, etag: e.Hash})
+		start += e.Bytes
+	}
+	if start != size || len(segs) == 0 {
+		return nil, nil
+	}
+	return segs, nil
+}
+
+var errSegmentChanged = errors.New("segment does not match its manifest")
+
+// get starts a GET of container/name from byte from, expecting length
+// bytes to its end, and, if etag is set (a whole object), that ETag. ncw's
+// Call authenticates, re-authenticates on 401 and checks the status; the
+// body is read from the transport directly (see rawBodyTransport), under
+// a watchdog that cancels the request when Swift sends nothing for the
+// connection's Timeout.
+func (o *object) get(container, name string, from, length int64, etag string) error {
 	h := ncw.Headers{}
-	if o.off > 0 {
-		h["Range"] = fmt.Sprintf("bytes=%d-", o.off)
+	if from > 0 {
+		h["Range"] = fmt.Sprintf("bytes=%d-", from)
 	}
 	return o.s.retry(o.ctx, func() error {
 		ctx, cancel := context.WithCancel(o.ctx)
 		slot := &rawBodySlot{}
 		ctx = context.WithValue(ctx, rawBodyKey{}, slot)
-		resp, _, err := o.s.call(ctx, ncw.RequestOpts{Container: o.container, ObjectName: o.name, Operation: "GET", Headers: h})
+		resp, rh, err := o.s.call(ctx, ncw.RequestOpts{Container: container, ObjectName: name, Operation: "GET", Headers: h})
 		if err != nil {
 			cancel()
 			return err
 		}
 		// Some servers (the swifttest fake) answer a range with 200 and
 		// just the requested bytes; a 200 with the whole object is wrong.
-		ranged := resp.StatusCode == http.StatusPartialContent || resp.ContentLength == o.size-o.off
-		if o.off > 0 && !ranged {
+		ranged := resp.StatusCode == http.StatusPartialContent || resp.ContentLength == length
+		if from > 0 && !ranged {
 			resp.Body.Close()
 			cancel()
-			return fmt.Errorf("range request at %d answered with %s", o.off, resp.Status)
+			return fmt.Errorf("range request at %d answered with %s", from, resp.Status)
+		}
+		if etag != "" && (resp.ContentLength != length || strings.Trim(rh["Etag"], `"`) != etag) {
+			resp.Body.Close()
+			cancel()
+			return fmt.Errorf("%s/%s: %w", container, name, errSegmentChanged)
 		}
 		body := slot.body
 		if body == nil { // a transport that is not ours: ncw's reader then

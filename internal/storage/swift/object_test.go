@@ -1,17 +1,24 @@
 package swift
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/veloxhq/velox/internal/storage"
+	"github.com/veloxhq/velox/internal/storage/storagetest"
+	"github.com/veloxhq/velox/internal/testenv"
 )
 
 // TestReadIdleTimeout serves an object whose body stalls half-way: a Read
@@ -82,5 +89,107 @@ func TestReadIdleTimeout(t *testing.T) {
 	}
 	if got := gets.Load(); got != 3 {
 		t.Errorf("%d GETs, want 3 (first, then 2 retries)", got)
+	}
+}
+
+// TestWholeReadGetsSegments: a download of a Static Large Object from its
+// first byte reads the manifest and then each segment by itself, so that
+// the Swift proxy does not hash every byte a second time; a read from
+// elsewhere goes through the manifest object in one ranged GET; and a
+// segment replaced behind the manifest's back fails the read instead of
+// returning other bytes.
+func TestWholeReadGetsSegments(t *testing.T) {
+	env := testenv.Swift(t)
+	if env.StorageURL == "" {
+		t.Fatal("the test cluster reported no storage URL")
+	}
+	target, _ := url.Parse(env.StorageURL)
+	var mu sync.Mutex
+	var gets []string
+	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: target.Scheme, Host: target.Host})
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			mu.Lock()
+			gets = append(gets, r.URL.RawQuery+" "+r.URL.Path+" "+r.Header.Get("Range"))
+			mu.Unlock()
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close) // after the containers are dropped through it
+	s, err := New(context.Background(), Config{
+		AuthURL: env.AuthURL, User: env.User, Key: env.Key, StorageURL: front.URL + target.Path,
+		ContainerPrefix: testPrefix(), SegmentSize: testSegment, LargeObjectThreshold: testSegment,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dropTestContainers(t, s) })
+	ctx := context.Background()
+	key := storagetest.Key()
+	data := storagetest.Random(3*testSegment + 5)
+	if err := s.Put(ctx, key, bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	took := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		out := gets
+		gets = nil
+		return out
+	}
+	took()
+
+	if got := storagetest.ReadAll(t, s, key); !bytes.Equal(got, data) {
+		t.Fatal("whole read differs")
+	}
+	reqs := took()
+	var manifest, segments, through int
+	for _, g := range reqs {
+		switch {
+		case strings.HasPrefix(g, "multipart-manifest=get ") && strings.Contains(g, key):
+			manifest++
+		case strings.Contains(g, "-segments-"):
+			segments++
+		case strings.Contains(g, key):
+			through++
+		}
+	}
+	if manifest != 1 || segments != 4 || through != 0 {
+		t.Errorf("whole read: %d manifest, %d segment and %d manifest-object GETs, want 1, 4, 0:\n%s",
+			manifest, segments, through, strings.Join(reqs, "\n"))
+	}
+
+	obj, err := s.Open(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := int64(testSegment + 10)
+	obj.Seek(off, io.SeekStart)
+	rest, err := io.ReadAll(obj)
+	obj.Close()
+	if err != nil || !bytes.Equal(rest, data[off:]) {
+		t.Fatalf("read from %d: %v", off, err)
+	}
+	if reqs := took(); len(reqs) != 1 || !strings.Contains(reqs[0], key+" bytes=") {
+		t.Errorf("a read from the middle made these GETs, want one ranged GET of the object:\n%s", strings.Join(reqs, "\n"))
+	}
+
+	// Replace the second segment with other bytes of the same size.
+	segs, err := s.segments(ctx, s.container(key), key, int64(len(data)))
+	if err != nil || len(segs) != 4 {
+		t.Fatalf("segments: %v, %d", err, len(segs))
+	}
+	other := storagetest.Random(segs[1].size)
+	if err := s.putBytes(ctx, segs[1].container, segs[1].name, other, nil); err != nil {
+		t.Fatal(err)
+	}
+	obj, err = s.Open(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(obj)
+	obj.Close()
+	if err == nil || !errors.Is(err, errSegmentChanged) || int64(len(got)) > segs[1].start {
+		t.Errorf("a replaced segment: read %d bytes, err %v; want the read to fail at the segment", len(got), err)
 	}
 }
