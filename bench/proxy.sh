@@ -117,10 +117,26 @@ finish_idle() {
 	wait "${IDLE_PID[$name]}" 2>/dev/null || true
 }
 
-# run_wrk NAME PORT: one wrk run of small GETs; appends to the round lists.
+# cpu_ticks PID...: user+system CPU ticks of the processes and their
+# children (nginx workers) so far.
+cpu_ticks() {
+	local t=0 pid
+	for pid in $(for p in "$@"; do pids_of "$p"; done); do
+		t=$((t + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+	done
+	echo "$t"
+}
+
+# run_wrk NAME PORT PID: one wrk run of small GETs; appends to the round
+# lists, with the proxy's CPU time per request (less sensitive to other
+# load on the machine than requests/s).
 run_wrk() {
-	local name=$1 url="https://127.0.0.1:$2" out
+	local name=$1 url="https://127.0.0.1:$2" pid=$3 out before after reqs
+	before=$(cpu_ticks "$pid")
 	out=$(timeout 300 wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$url/small")
+	after=$(cpu_ticks "$pid")
+	reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+	R[$name,cpu_list]+=" $(awk -v t=$((after - before)) -v n="$reqs" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.1f", t / hz * 1e6 / n}')"
 	R[$name,rps_list]+=" $(awk '/^Requests\/sec:/ {printf "%.0f", $2}' <<<"$out")"
 	R[$name,p50_list]+=" $(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")"
 	R[$name,p99_list]+=" $(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")"
@@ -242,14 +258,14 @@ for name in velox nginx caddy; do
 done
 for round in $(seq "$ROUNDS"); do
 	echo "== round $round" >&2
-	run_wrk velox "$VPORT"; run_wrk nginx "$NPORT"; run_wrk caddy "$CPORT"
+	run_wrk velox "$VPORT" "$VPID"; run_wrk nginx "$NPORT" "$NPID"; run_wrk caddy "$CPORT" "$CPID"
 done
 for round in $(seq "$XFER_ROUNDS"); do
 	run_transfers velox "$VPORT"; run_transfers nginx "$NPORT"; run_transfers caddy "$CPORT"
 done
 R[velox,peak]=$(awk '/^VmHWM:/ {printf "%.1f", $2/1024}' "/proc/$VPID/status")
 for name in velox nginx caddy; do
-	for k in rps p50 p99; do R[$name,$k]=$(median "${R[$name,${k}_list]}"); done
+	for k in rps p50 p99 cpu; do R[$name,$k]=$(median "${R[$name,${k}_list]}"); done
 	for k in down1 down2 up1; do R[$name,$k]=$(best "${R[$name,${k}_list]}"); done
 done
 
@@ -267,6 +283,7 @@ report() {
 	row "1 KiB GET, requests/s (wrk -t$THREADS -c$CONNS -d$DURATION, HTTP/1.1 keep-alive; median of $ROUNDS)" rps 0
 	row "1 KiB GET, p50 latency ms" p50 1
 	row "1 KiB GET, p99 latency ms" p99 1
+	row "1 KiB GET, proxy CPU µs per request (user+system)" cpu 1
 	row "$((BIG >> 20)) MiB download, MB/s (curl, HTTP/1.1)" down1 0
 	row "$((BIG >> 20)) MiB download, MB/s (curl, HTTP/2)" down2 0
 	row "$((BIG >> 20)) MiB upload, MB/s (curl, HTTP/1.1 chunked)" up1 0
@@ -277,7 +294,7 @@ report() {
 	echo "Transfer rows: best of $XFER_ROUNDS. Velox peak RSS over the whole run: ${R[velox,peak]} MiB."
 	echo "wrk errors: velox [${R[velox,errors]:-none}] nginx [${R[nginx,errors]:-none}] caddy [${R[caddy,errors]:-none}]"
 	for name in velox nginx caddy; do
-		echo "Rounds, $name: req/s${R[$name,rps_list]}; p99 ms${R[$name,p99_list]}; down h1${R[$name,down1_list]}; down h2${R[$name,down2_list]}; up${R[$name,up1_list]}"
+		echo "Rounds, $name: req/s${R[$name,rps_list]}; p99 ms${R[$name,p99_list]}; CPU µs/req${R[$name,cpu_list]}; down h1${R[$name,down1_list]}; down h2${R[$name,down2_list]}; up${R[$name,up1_list]}"
 	done
 }
 report
