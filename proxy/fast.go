@@ -633,19 +633,10 @@ func (c *fastConn) writeOwnHeaders(st *state, info *reqInfo) {
 // failUpstream answers for a request no target answered, with the status
 // and body proxyError gives on the net/http path.
 func (c *fastConn) failUpstream(st *state, info *reqInfo, err error) (int, int64, bool) {
-	switch {
-	case errors.Is(err, errSaturated):
-		return c.failWith(st, info, http.StatusServiceUnavailable, "upstream_saturated")
-	case errors.Is(err, errNoHealthy):
-		return c.failWith(st, info, http.StatusServiceUnavailable, "no_healthy_upstream")
-	case errors.Is(err, errHeaderTimeout) || errors.Is(err, context.DeadlineExceeded):
-		return c.failWith(st, info, http.StatusGatewayTimeout, "upstream_timeout")
+	code, reason, logIt := upstreamFailure(err)
+	if logIt {
+		c.s.p.log.Warn("upstream request failed", "request_id", info.requestID, "target", info.target, "err", err)
 	}
-	c.s.p.log.Warn("upstream request failed", "request_id", info.requestID, "target", info.target, "err", err)
-	return c.failWith(st, info, http.StatusBadGateway, "upstream_error")
-}
-
-func (c *fastConn) failWith(st *state, info *reqInfo, code int, reason string) (int, int64, bool) {
 	code, keep := c.writeError(st, info, code, reason)
 	return code, 0, keep
 }
@@ -661,11 +652,10 @@ func (c *fastConn) writeError(st *state, info *reqInfo, code int, reason string)
 	bw.WriteString(http.StatusText(code))
 	bw.WriteString("\r\n")
 	c.writeOwnHeaders(st, info)
-	switch code {
-	case http.StatusTooManyRequests:
-		bw.WriteString("Retry-After: 1\r\n")
-	case http.StatusServiceUnavailable:
-		bw.WriteString("Retry-After: 5\r\n")
+	if ra := retryAfter(code); ra != "" {
+		bw.WriteString("Retry-After: ")
+		bw.WriteString(ra)
+		bw.WriteString("\r\n")
 	}
 	bw.WriteString("Date: ")
 	bw.WriteString(httpDate())
