@@ -83,21 +83,24 @@ func (s *Store) Open(ctx context.Context, key string) (storage.Object, error) {
 // the other. Why: the Swift proxy computes the MD5 of every segment it
 // serves through a manifest, on top of the object server's own, and on a
 // busy cluster that costs a sizeable part of the proxy's CPU per byte.
-// The object servers still check each whole-segment read, as for any
-// object, and each segment's ETag is compared with the manifest's.
+// Every segment GET carries the manifest's ETag in If-Match, so a segment
+// replaced behind the manifest fails the read. The trade-off: the proxy's
+// check also cut a transfer short when a replica had rotted, where an
+// object server only quarantines it after serving it; for encrypted blobs
+// (the default) every package is authenticated anyway, for plain ones
+// rotten bytes now reach the client once, as with any plain object.
 type object struct {
 	s         *Store
 	ctx       context.Context
 	container string
 	name      string
 	size      int64
-	slo       bool
+	slo       bool // a Static Large Object whose manifest was not read yet
 
 	// The segments, once fetched for a read from the start; nil while
 	// reads go through the manifest object.
-	segs    []sloSegment
-	triedSL bool  // the manifest was fetched (or could not be used)
-	segEnd  int64 // end of the segment body reads from
+	segs   []sloSegment
+	segEnd int64 // end of the segment (or object) body reads from
 
 	off    int64
 	body   io.ReadCloser // open response from off, or nil
@@ -130,16 +133,24 @@ func (o *object) Read(p []byte) (int, error) {
 	if rem := o.size - o.off; int64(len(p)) > rem {
 		p = p[:rem]
 	}
+
 	for failures := 0; ; failures++ {
+		if o.body != nil && o.off >= o.segEnd {
+			o.closeBody() // a segment read to its end: on to the next
+		}
 		if o.body == nil {
 			if err := o.open(); err != nil {
 				return 0, translate("read", o.name, err)
 			}
 		}
+		q := p
+		if int64(len(q)) > o.segEnd-o.off {
+			q = q[:o.segEnd-o.off] // never past the segment's own length
+		}
 		// Only time spent waiting for Swift counts, not the caller's
 		// pauses between Reads.
 		o.dog.kick()
-		n, err := o.body.Read(p)
+		n, err := o.body.Read(q)
 		o.dog.stop()
 		o.off += int64(n)
 		if err == nil {
@@ -182,13 +193,9 @@ type sloSegment struct {
 // open starts a GET at o.off: of the segment holding it when the
 // segments are known, of the object otherwise.
 func (o *object) open() error {
-	if o.slo && !o.triedSL && o.off == 0 {
-		o.triedSL = true
-		segs, err := o.s.segments(o.ctx, o.container, o.name, o.size)
-		if err != nil {
-			return err
-		}
-		o.segs = segs
+	if o.slo && o.off == 0 {
+		o.slo = false
+		o.segs = o.s.segments(o.ctx, o.container, o.name, o.size)
 	}
 	if o.segs == nil {
 		o.segEnd = o.size
@@ -196,92 +203,85 @@ func (o *object) open() error {
 	}
 	i := sort.Search(len(o.segs), func(i int) bool { return o.segs[i].start+o.segs[i].size > o.off })
 	seg := o.segs[i]
-	within := o.off - seg.start
-	etag := ""
-	if within == 0 {
-		etag = seg.etag
-	}
 	o.segEnd = seg.start + seg.size
-	return o.get(seg.container, seg.name, within, seg.size-within, etag)
+	return o.get(seg.container, seg.name, o.off-seg.start, seg.size-(o.off-seg.start), seg.etag)
 }
 
 // segments returns the segments of the Static Large Object container/name
-// of size bytes, or nil when reads should go through the manifest: a
-// manifest of manifests, ranges of segments, or sizes that do not add up.
-func (s *Store) segments(ctx context.Context, container, name string, size int64) ([]sloSegment, error) {
-	type entry struct {
-		Name   string `json:"name"`
-		Bytes  int64  `json:"bytes"`
-		Hash   string `json:"hash"`
-		SubSLO bool   `json:"sub_slo"`
-		Range  string `json:"range"`
-	}
-	var entries []entry
-	err := s.retry(ctx, func() error {
-		entries = nil
-		resp, _, err := s.call(ctx, ncw.RequestOpts{
-			Container: container, ObjectName: name, Operation: "GET",
-			Parameters: url.Values{"multipart-manifest": {"get"}},
-		})
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		return json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&entries)
-	})
-	if err != nil {
-		return nil, err
-	}
-	segs := make([]sloSegment, 0, len(entries))
+// of size bytes, following sub-manifests, or nil when reads should go
+// through the manifest: segment ranges, sizes that do not add up, or a
+// manifest that could not be read (reading it is only an optimisation).
+func (s *Store) segments(ctx context.Context, container, name string, size int64) []sloSegment {
+	var segs []sloSegment
 	var start int64
-	for _, e := range entries {
-		c, n, ok := strings.Cut(strings.TrimPrefix(e.Name, "/"), "/")
-		if e.SubSLO || e.Range != "" || !ok || e.Bytes <= 0 {
-			return nil, nil
+	var add func(container, name string, depth int) bool
+	add = func(container, name string, depth int) bool {
+		entries, isSLO, err := s.getManifest(ctx, container, name)
+		if err != nil || !isSLO || depth >= maxManifestDepth {
+			return false
 		}
-		segs = append(segs, sloSegment{container: c, name: n, start: start, size: e.Bytes, etag: e.Hash})
-		start += e.Bytes
+		for _, e := range entries {
+			c, n, ok := strings.Cut(strings.TrimPrefix(e.Name, "/"), "/")
+			switch {
+			case !ok || e.Range != "" || e.Bytes <= 0:
+				return false
+			case e.SubSLO:
+				if !add(c, n, depth+1) {
+					return false
+				}
+			default:
+				segs = append(segs, sloSegment{container: c, name: n, start: start, size: e.Bytes, etag: e.Hash})
+				start += e.Bytes
+			}
+		}
+		return true
 	}
-	if start != size || len(segs) == 0 {
-		return nil, nil
+	if !add(container, name, 0) || start != size || len(segs) == 0 {
+		return nil
 	}
-	return segs, nil
+	return segs
 }
 
 var errSegmentChanged = errors.New("segment does not match its manifest")
 
 // get starts a GET of container/name from byte from, expecting length
-// bytes to its end, and, if etag is set (a whole object), that ETag. ncw's
-// Call authenticates, re-authenticates on 401 and checks the status; the
-// body is read from the transport directly (see rawBodyTransport), under
-// a watchdog that cancels the request when Swift sends nothing for the
-// connection's Timeout.
+// bytes to its end. With etag set (a segment), the object must still be
+// the one the manifest names: a GET with If-Match, and exactly length
+// bytes. ncw's Call authenticates, re-authenticates on 401 and checks the
+// status; the body is read from the transport directly (see
+// rawBodyTransport), under a watchdog that cancels the request when Swift
+// sends nothing for the connection's Timeout.
 func (o *object) get(container, name string, from, length int64, etag string) error {
 	h := ncw.Headers{}
 	if from > 0 {
 		h["Range"] = fmt.Sprintf("bytes=%d-", from)
 	}
+	if etag != "" {
+		h["If-Match"] = `"` + etag + `"`
+	}
 	return o.s.retry(o.ctx, func() error {
 		ctx, cancel := context.WithCancel(o.ctx)
 		slot := &rawBodySlot{}
 		ctx = context.WithValue(ctx, rawBodyKey{}, slot)
-		resp, rh, err := o.s.call(ctx, ncw.RequestOpts{Container: container, ObjectName: name, Operation: "GET", Headers: h})
+		resp, _, err := o.s.call(ctx, ncw.RequestOpts{Container: container, ObjectName: name, Operation: "GET", Headers: h})
 		if err != nil {
 			cancel()
+			if etag != "" && (isStatus(err, http.StatusPreconditionFailed) || isStatus(err, http.StatusNotFound)) {
+				// The manifest names a segment that is gone or changed.
+				return fmt.Errorf("%s/%s: %w: %w", container, name, storage.ErrCorrupt, errSegmentChanged)
+			}
 			return err
 		}
 		// Some servers (the swifttest fake) answer a range with 200 and
 		// just the requested bytes; a 200 with the whole object is wrong.
 		ranged := resp.StatusCode == http.StatusPartialContent || resp.ContentLength == length
-		if from > 0 && !ranged {
+		if from > 0 && !ranged || etag != "" && resp.ContentLength != length {
 			resp.Body.Close()
 			cancel()
+			if etag != "" {
+				return fmt.Errorf("%s/%s: %w: %w", container, name, storage.ErrCorrupt, errSegmentChanged)
+			}
 			return fmt.Errorf("range request at %d answered with %s", from, resp.Status)
-		}
-		if etag != "" && (resp.ContentLength != length || strings.Trim(rh["Etag"], `"`) != etag) {
-			resp.Body.Close()
-			cancel()
-			return fmt.Errorf("%s/%s: %w", container, name, errSegmentChanged)
 		}
 		body := slot.body
 		if body == nil { // a transport that is not ours: ncw's reader then

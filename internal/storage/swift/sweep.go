@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -113,36 +114,7 @@ func (s *Store) manifestSegments(ctx context.Context, key string) (map[string]bo
 const maxManifestDepth = 10
 
 func (s *Store) addManifestSegments(ctx context.Context, container, name string, used map[string]bool, depth int) error {
-	type entry struct {
-		Name   string `json:"name"`
-		SubSLO bool   `json:"sub_slo"`
-	}
-	var entries []entry
-	err := s.retry(ctx, func() error {
-		entries = nil
-		resp, h, err := s.call(ctx, ncw.RequestOpts{
-			Container: container, ObjectName: name, Operation: "GET",
-			Parameters: url.Values{"multipart-manifest": {"get"}},
-		})
-		if isStatus(err, http.StatusNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		if !strings.EqualFold(h["X-Static-Large-Object"], "true") {
-			return nil
-		}
-		if err := json.NewDecoder(resp.Body).Decode(&entries); err != nil {
-			return fmt.Errorf("manifest of %s: %w", name, err)
-		}
-		if len(entries) == 0 {
-			// Never true of a real manifest; refuse to guess.
-			return fmt.Errorf("manifest of %s lists no segments", name)
-		}
-		return nil
-	})
+	entries, _, err := s.getManifest(ctx, container, name)
 	if err != nil {
 		return err
 	}
@@ -161,4 +133,48 @@ func (s *Store) addManifestSegments(ctx context.Context, container, name string,
 		}
 	}
 	return nil
+}
+
+// manifestEntry is one entry of a stored Static Large Object manifest, as
+// ?multipart-manifest=get returns it.
+type manifestEntry struct {
+	Name   string `json:"name"`
+	Bytes  int64  `json:"bytes"`
+	Hash   string `json:"hash"`
+	SubSLO bool   `json:"sub_slo"`
+	Range  string `json:"range"`
+}
+
+// getManifest returns the manifest stored under container/name, or no
+// entries (and isSLO false) when the object is missing or not a Static
+// Large Object.
+func (s *Store) getManifest(ctx context.Context, container, name string) (entries []manifestEntry, isSLO bool, err error) {
+	err = s.retry(ctx, func() error {
+		entries, isSLO = nil, false
+		resp, h, err := s.call(ctx, ncw.RequestOpts{
+			Container: container, ObjectName: name, Operation: "GET",
+			Parameters: url.Values{"multipart-manifest": {"get"}},
+		})
+		if isStatus(err, http.StatusNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if !strings.EqualFold(h["X-Static-Large-Object"], "true") {
+			return nil
+		}
+		// Swift caps a manifest at 8 MiB (max_manifest_size).
+		if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&entries); err != nil {
+			return fmt.Errorf("manifest of %s: %w", name, err)
+		}
+		if len(entries) == 0 {
+			// Never true of a real manifest; refuse to guess.
+			return fmt.Errorf("manifest of %s lists no segments", name)
+		}
+		isSLO = true
+		return nil
+	})
+	return entries, isSLO, err
 }
