@@ -120,7 +120,7 @@ func (ra *readAhead) primeNexter() error {
 	if len(ra.head) > 0 {
 		return nil
 	}
-	head := make([]byte, 0, readAheadMin)
+	head := make([]byte, 0, max(0, min(readAheadMin, ra.obj.Size()-ra.pos)))
 	for len(head) < readAheadMin {
 		b, err := ra.nx.Next(readAheadMin - len(head))
 		head = append(head, b...)

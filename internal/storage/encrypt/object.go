@@ -211,10 +211,8 @@ func (o *object) read(p []byte, max int) ([]byte, error) {
 		borrowed = true
 	} else {
 		if p == nil {
-			if o.scratch == nil {
-				o.scratch = make([]byte, scratchSize)
-			}
-			p, max = o.scratch, min(max, len(o.scratch))
+			p = o.scratchBuf(max)
+			max = min(max, len(p))
 		}
 		var n int
 		n, err = o.r.Read(p[:max])
@@ -228,13 +226,12 @@ func (o *object) read(p []byte, max int) ([]byte, error) {
 		if borrowed && n > 0 {
 			// What follows reads on and stops the read-ahead, which
 			// takes its buffers back: keep the bytes.
-			if o.scratch == nil {
-				o.scratch = make([]byte, scratchSize)
+			buf := o.scratchBuf(n)
+			if n > len(buf) {
+				buf = make([]byte, n) // a parallel batch: larger than scratch
+				o.scratch = buf
 			}
-			if n > len(o.scratch) {
-				o.scratch = make([]byte, n)
-			}
-			b = o.scratch[:copy(o.scratch, b)]
+			b = buf[:copy(buf, b)]
 		}
 		if err == nil {
 			// The stream must end here, with its final package: this
@@ -257,6 +254,15 @@ func (o *object) read(p []byte, max int) ([]byte, error) {
 		return b, o.fail(err)
 	}
 	return b, nil
+}
+
+// scratchBuf returns Next's copy buffer, allocated on first use no larger
+// than scratchSize or what the blob holds, so a small file costs little.
+func (o *object) scratchBuf(want int) []byte {
+	if o.scratch == nil {
+		o.scratch = make([]byte, min(int64(scratchSize), max(int64(want), o.l.size)))
+	}
+	return o.scratch
 }
 
 // fail turns an error while decrypting into ErrCorrupt: an authentication
