@@ -23,8 +23,10 @@ import (
 // they are a coarse first line, not worth a database write per request.
 // Without Accounts, account counts are kept in memory like address ones.
 // A call to Accounts that fails is logged and served from this node's
-// memory instead, so a database outage neither locks users out nor lifts
-// the limit; while it lasts, the limit is per node.
+// memory instead, so a database outage never locks users out, and
+// failures the database could not take still count, on this node. (If
+// only reads fail while writes succeed, this node sees no account counts
+// until reads work again.)
 type Limiter struct {
 	// AccountFree and IPFree are the failures allowed before backoff.
 	AccountFree, IPFree int
