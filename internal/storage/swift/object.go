@@ -84,7 +84,9 @@ func (s *Store) Open(ctx context.Context, key string) (storage.Object, error) {
 // serves through a manifest, on top of the object server's own, and on a
 // busy cluster that costs a sizeable part of the proxy's CPU per byte.
 // Every segment GET carries the manifest's ETag in If-Match, so a segment
-// replaced behind the manifest fails the read. The trade-off: the proxy's
+// replaced behind the manifest fails the read. The GET of the next
+// segment starts while the current one has its last prefetchWithin bytes
+// to go, so a segment boundary does not wait for Swift's first byte. The trade-off: the proxy's
 // check also cut a transfer short when a replica had rotted, where an
 // object server only quarantines it after serving it; for encrypted blobs
 // (the default) every package is authenticated anyway, for plain ones
@@ -103,10 +105,50 @@ type object struct {
 	segEnd int64 // end of the segment (or object) body reads from
 
 	off    int64
-	body   io.ReadCloser // open response from off, or nil
+	body   *stream   // open response from off, or nil
+	next   *prefetch // GET of the segment after the current one, or nil
+	closed bool
+}
+
+// prefetchWithin is how close to the end of a segment the GET of the next
+// one starts: far enough ahead to hide a first byte's wait at a few
+// hundred MB/s, close enough that the early response does not sit unread
+// for long (a proxy cuts a connection it cannot write to; the read then
+// resumes with a fresh GET).
+const prefetchWithin = 8 << 20
+
+// stream is an open GET response.
+type stream struct {
+	body   io.ReadCloser // as the transport hands it over
 	closer io.Closer     // closes the response as ncw handed it over
 	dog    *watchdog     // idle timeout of body
-	closed bool
+}
+
+func (st *stream) close() error {
+	st.dog.stop()
+	err := st.body.Close()
+	st.closer.Close()
+	return err
+}
+
+// prefetch is a GET started ahead of the reads that need it.
+type prefetch struct {
+	start  int64 // offset in the object of the segment it fetches
+	cancel context.CancelFunc
+	done   chan struct{} // closed when st or err is set
+	st     *stream
+	err    error
+}
+
+// discard abandons a prefetch without waiting for it.
+func (p *prefetch) discard() {
+	p.cancel()
+	go func() {
+		<-p.done
+		if p.st != nil {
+			p.st.close()
+		}
+	}()
 }
 
 // closeBody ends the current GET, if any.
@@ -114,11 +156,49 @@ func (o *object) closeBody() error {
 	if o.body == nil {
 		return nil
 	}
-	o.dog.stop()
-	err := o.body.Close()
-	o.closer.Close()
-	o.body, o.closer, o.dog = nil, nil, nil
+	err := o.body.close()
+	o.body = nil
 	return err
+}
+
+// dropNext abandons the prefetched GET, if any.
+func (o *object) dropNext() {
+	if o.next != nil {
+		o.next.discard()
+		o.next = nil
+	}
+}
+
+// maybePrefetch starts the GET of the next segment when the current one
+// is close to its end.
+func (o *object) maybePrefetch() {
+	if o.segs == nil || o.next != nil || o.segEnd >= o.size || o.segEnd-o.off > prefetchWithin {
+		return
+	}
+	i := sort.Search(len(o.segs), func(i int) bool { return o.segs[i].start >= o.segEnd })
+	if i == len(o.segs) {
+		return
+	}
+	seg := o.segs[i]
+	ctx, cancel := context.WithCancel(o.ctx)
+	p := &prefetch{start: seg.start, cancel: cancel, done: make(chan struct{})}
+	o.next = p
+	go func() {
+		defer close(p.done)
+		st, err := o.s.get(ctx, seg.container, seg.name, 0, seg.size, seg.etag)
+		if err != nil {
+			cancel()
+			p.err = err
+			return
+		}
+		st.dog.stop() // idle time counts from the first Read
+		inner := st.closer
+		st.closer = closerFunc(func() error {
+			defer cancel()
+			return inner.Close()
+		})
+		p.st = st
+	}()
 }
 
 func (o *object) Size() int64 { return o.size }
@@ -149,14 +229,15 @@ func (o *object) Read(p []byte) (int, error) {
 		}
 		// Only time spent waiting for Swift counts, not the caller's
 		// pauses between Reads.
-		o.dog.kick()
-		n, err := o.body.Read(q)
-		o.dog.stop()
+		o.body.dog.kick()
+		n, err := o.body.body.Read(q)
+		o.body.dog.stop()
 		o.off += int64(n)
 		if err == nil {
+			o.maybePrefetch()
 			return n, nil
 		}
-		if o.dog.fired() {
+		if o.body.dog.fired() {
 			err = ncw.TimeoutError
 		}
 		o.closeBody()
@@ -197,14 +278,31 @@ func (o *object) open() error {
 		o.slo = false
 		o.segs = o.s.segments(o.ctx, o.container, o.name, o.size)
 	}
+	var err error
 	if o.segs == nil {
 		o.segEnd = o.size
-		return o.get(o.container, o.name, o.off, o.size-o.off, "")
+		o.body, err = o.s.get(o.ctx, o.container, o.name, o.off, o.size-o.off, "")
+		return err
 	}
 	i := sort.Search(len(o.segs), func(i int) bool { return o.segs[i].start+o.segs[i].size > o.off })
 	seg := o.segs[i]
 	o.segEnd = seg.start + seg.size
-	return o.get(seg.container, seg.name, o.off-seg.start, seg.size-(o.off-seg.start), seg.etag)
+	if p := o.next; p != nil && p.start == o.off {
+		o.next = nil
+		select {
+		case <-p.done:
+		case <-o.ctx.Done():
+			p.discard()
+			return o.ctx.Err()
+		}
+		o.body = p.st
+		return p.err // after the same retries as any GET
+	}
+	if o.next != nil && o.next.start != o.segEnd {
+		o.dropNext()
+	}
+	o.body, err = o.s.get(o.ctx, seg.container, seg.name, o.off-seg.start, seg.size-(o.off-seg.start), seg.etag)
+	return err
 }
 
 // segments returns the segments of the Static Large Object container/name
@@ -251,7 +349,7 @@ var errSegmentChanged = errors.New("segment does not match its manifest")
 // status; the body is read from the transport directly (see
 // rawBodyTransport), under a watchdog that cancels the request when Swift
 // sends nothing for the connection's Timeout.
-func (o *object) get(container, name string, from, length int64, etag string) error {
+func (s *Store) get(octx context.Context, container, name string, from, length int64, etag string) (*stream, error) {
 	h := ncw.Headers{}
 	if from > 0 {
 		h["Range"] = fmt.Sprintf("bytes=%d-", from)
@@ -259,11 +357,12 @@ func (o *object) get(container, name string, from, length int64, etag string) er
 	if etag != "" {
 		h["If-Match"] = `"` + etag + `"`
 	}
-	return o.s.retry(o.ctx, func() error {
-		ctx, cancel := context.WithCancel(o.ctx)
+	var st *stream
+	err := s.retry(octx, func() error {
+		ctx, cancel := context.WithCancel(octx)
 		slot := &rawBodySlot{}
 		ctx = context.WithValue(ctx, rawBodyKey{}, slot)
-		resp, _, err := o.s.call(ctx, ncw.RequestOpts{Container: container, ObjectName: name, Operation: "GET", Headers: h})
+		resp, _, err := s.call(ctx, ncw.RequestOpts{Container: container, ObjectName: name, Operation: "GET", Headers: h})
 		if err != nil {
 			cancel()
 			if etag != "" && (isStatus(err, http.StatusPreconditionFailed) || isStatus(err, http.StatusNotFound)) {
@@ -287,13 +386,13 @@ func (o *object) get(container, name string, from, length int64, etag string) er
 		if body == nil { // a transport that is not ours: ncw's reader then
 			body = resp.Body
 		}
-		o.body, o.closer = body, closerFunc(func() error {
+		st = &stream{body: body, closer: closerFunc(func() error {
 			cancel()
 			return resp.Body.Close()
-		})
-		o.dog = newWatchdog(o.s.conn.Timeout, cancel)
+		}), dog: newWatchdog(s.conn.Timeout, cancel)}
 		return nil
 	})
+	return st, err
 }
 
 type closerFunc func() error
@@ -345,6 +444,7 @@ func (o *object) Seek(offset int64, whence int) (int64, error) {
 	}
 	if abs != o.off {
 		o.closeBody()
+		o.dropNext()
 	}
 	o.off = abs
 	return abs, nil
@@ -352,6 +452,7 @@ func (o *object) Seek(offset int64, whence int) (int64, error) {
 
 func (o *object) Close() error {
 	o.closed = true
+	o.dropNext()
 	return o.closeBody()
 }
 

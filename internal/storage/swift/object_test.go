@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -107,6 +108,8 @@ func TestWholeReadGetsSegments(t *testing.T) {
 	var mu sync.Mutex
 	var gets []string
 	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: target.Scheme, Host: target.Host})
+	rpTransport := &http.Transport{}
+	rp.Transport = rpTransport
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet {
 			mu.Lock()
@@ -159,7 +162,56 @@ func TestWholeReadGetsSegments(t *testing.T) {
 			manifest, segments, through, strings.Join(reqs, "\n"))
 	}
 
+	// The next segment's GET starts before the current segment is read
+	// to its end, and closing the object with that GET under way leaves
+	// no response open (each would hold a connection and its goroutines).
+	goroutines := func() int {
+		s.conn.Transport.(rawBodyTransport).CloseIdleConnections()
+		rpTransport.CloseIdleConnections()
+		return runtime.NumGoroutine()
+	}
+	before := goroutines()
+	for { // connections closed just now take their goroutines with them a little later
+		time.Sleep(100 * time.Millisecond)
+		now := goroutines()
+		if now == before {
+			break
+		}
+		before = now
+	}
 	obj, err := s.Open(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := make([]byte, testSegment-1)
+	if _, err := io.ReadFull(obj, head); err != nil || !bytes.Equal(head, data[:len(head)]) {
+		t.Fatalf("first segment: %v", err)
+	}
+	var seen []string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		seen = append(seen, took()...)
+		n := 0
+		for _, g := range seen {
+			if strings.Contains(g, "-segments-") {
+				n++
+			}
+		}
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("with one byte of the first segment left, these GETs were made, want the second segment's too:\n%s",
+				strings.Join(seen, "\n"))
+		}
+	}
+	obj.Close()
+	for deadline := time.Now().Add(10 * time.Second); goroutines() > before; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines after closing an object with a GET under way, %d before", goroutines(), before)
+		}
+	}
+
+	obj, err = s.Open(ctx, key)
 	if err != nil {
 		t.Fatal(err)
 	}
