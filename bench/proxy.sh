@@ -9,7 +9,8 @@
 #
 # Needs: go, nginx, caddy, wrk, curl (Debian: apt-get install nginx caddy wrk curl).
 # Usage: bench/proxy.sh [--markdown FILE]
-#        (env: DURATION, CONNS, THREADS, BIG, IDLE, IDLE_SETTLE, ROUNDS, XFER_ROUNDS)
+#        (env: DURATION, CONNS, THREADS, BIG, IDLE, IDLE_SETTLE, ROUNDS, XFER_ROUNDS,
+#         ONLY=transfers to skip the idle-memory and small-request rows)
 set -euo pipefail
 
 DURATION=${DURATION:-10s}   # wrk run per proxy
@@ -20,6 +21,7 @@ IDLE=${IDLE:-1000}          # idle keep-alive connections for the memory row
 IDLE_SETTLE=${IDLE_SETTLE:-130} # seconds before the settled idle-memory sample
 ROUNDS=${ROUNDS:-3}         # wrk rounds per proxy (median reported)
 XFER_ROUNDS=${XFER_ROUNDS:-2} # large-transfer rounds per proxy (best reported)
+ONLY=${ONLY:-}              # "transfers": only the large-transfer rows
 MARKDOWN=""
 if [[ ${1:-} == --markdown ]]; then MARKDOWN=$2; fi
 
@@ -144,16 +146,26 @@ run_wrk() {
 	echo "$name wrk: $(awk '/^Requests\/sec:/ {print $2}' <<<"$out") req/s" >&2
 }
 
-# run_transfers NAME PORT: one large download per protocol and one upload,
-# in MB/s (10^6 bytes per second); appends to the round lists.
+# transfer NAME PID KEY CURL_ARGS...: one large transfer; appends its MB/s
+# (10^6 bytes per second) and the proxy's CPU seconds per GiB moved to the
+# round lists of KEY.
+transfer() {
+	local name=$1 pid=$2 key=$3 before after s
+	shift 3
+	before=$(cpu_ticks "$pid")
+	s=$(timeout 600 curl -sk "$@")
+	after=$(cpu_ticks "$pid")
+	R[$name,${key}_list]+=" $(awk -v s="$s" 'BEGIN {printf "%.0f", s/1e6}')"
+	R[$name,${key}cpu_list]+=" $(awk -v t=$((after - before)) -v b="$BIG" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", t / hz * 1073741824 / b}')"
+}
+
+# run_transfers NAME PORT PID: one large download per protocol and one
+# upload.
 run_transfers() {
-	local name=$1 url="https://127.0.0.1:$2" s
-	s=$(timeout 600 curl -sk --http1.1 -o /dev/null -w '%{speed_download}' "$url/big")
-	R[$name,down1_list]+=" $(awk -v s="$s" 'BEGIN {printf "%.0f", s/1e6}')"
-	s=$(timeout 600 curl -sk --http2 -o /dev/null -w '%{speed_download}' "$url/big")
-	R[$name,down2_list]+=" $(awk -v s="$s" 'BEGIN {printf "%.0f", s/1e6}')"
-	s=$(head -c "$BIG" /dev/zero | timeout 600 curl -sk --http1.1 -T - -o /dev/null -w '%{speed_upload}' "$url/upload")
-	R[$name,up1_list]+=" $(awk -v s="$s" 'BEGIN {printf "%.0f", s/1e6}')"
+	local name=$1 url="https://127.0.0.1:$2" pid=$3
+	transfer "$name" "$pid" down1 --http1.1 -o /dev/null -w '%{speed_download}' "$url/big"
+	transfer "$name" "$pid" down2 --http2 -o /dev/null -w '%{speed_download}' "$url/big"
+	transfer "$name" "$pid" up1 --http1.1 -T - -o /dev/null -w '%{speed_upload}' "$url/upload" < <(head -c "$BIG" /dev/zero)
 	echo "$name transfers: down h1${R[$name,down1_list]##* } h2${R[$name,down2_list]##* } up${R[$name,up1_list]##* } MB/s" >&2
 }
 
@@ -245,34 +257,40 @@ CPORT=$P
 # spreads over all of them; wrk rows report the median round, transfer
 # rows the best round.
 wait_https "$VPORT"; wait_https "$NPORT"; wait_https "$CPORT"
-start_idle velox "$VPORT" "$VPID"
-start_idle nginx "$NPORT" "$NPID"
-start_idle caddy "$CPORT" "$CPID"
-sleep "$IDLE_SETTLE"
-finish_idle velox "$VPID"
-finish_idle nginx "$NPID"
-finish_idle caddy "$CPID"
-for name in velox nginx caddy; do
-	port_var=${name:0:1}; port_var=${port_var^^}PORT
-	timeout 120 wrk -t"$THREADS" -c"$CONNS" -d3s "https://127.0.0.1:${!port_var}/small" >/dev/null # warm-up
-done
-for round in $(seq "$ROUNDS"); do
-	echo "== round $round" >&2
-	run_wrk velox "$VPORT" "$VPID"; run_wrk nginx "$NPORT" "$NPID"; run_wrk caddy "$CPORT" "$CPID"
-done
+if [[ $ONLY != transfers ]]; then
+	start_idle velox "$VPORT" "$VPID"
+	start_idle nginx "$NPORT" "$NPID"
+	start_idle caddy "$CPORT" "$CPID"
+	sleep "$IDLE_SETTLE"
+	finish_idle velox "$VPID"
+	finish_idle nginx "$NPID"
+	finish_idle caddy "$CPID"
+	for name in velox nginx caddy; do
+		port_var=${name:0:1}; port_var=${port_var^^}PORT
+		timeout 120 wrk -t"$THREADS" -c"$CONNS" -d3s "https://127.0.0.1:${!port_var}/small" >/dev/null # warm-up
+	done
+	for round in $(seq "$ROUNDS"); do
+		echo "== round $round" >&2
+		run_wrk velox "$VPORT" "$VPID"; run_wrk nginx "$NPORT" "$NPID"; run_wrk caddy "$CPORT" "$CPID"
+	done
+fi
 for round in $(seq "$XFER_ROUNDS"); do
-	run_transfers velox "$VPORT"; run_transfers nginx "$NPORT"; run_transfers caddy "$CPORT"
+	run_transfers velox "$VPORT" "$VPID"; run_transfers nginx "$NPORT" "$NPID"; run_transfers caddy "$CPORT" "$CPID"
 done
 R[velox,peak]=$(awk '/^VmHWM:/ {printf "%.1f", $2/1024}' "/proc/$VPID/status")
 for name in velox nginx caddy; do
-	for k in rps p50 p99 cpu; do R[$name,$k]=$(median "${R[$name,${k}_list]}"); done
-	for k in down1 down2 up1; do R[$name,$k]=$(best "${R[$name,${k}_list]}"); done
+	for k in rps p50 p99 cpu; do R[$name,$k]=$(median "${R[$name,${k}_list]:-}"); done
+	for k in down1 down2 up1; do
+		R[$name,$k]=$(best "${R[$name,${k}_list]}")
+		R[$name,${k}med]=$(median "${R[$name,${k}_list]}")
+		R[$name,${k}cpu]=$(median "${R[$name,${k}cpu_list]}")
+	done
 done
 
 # --- report
 ratio() { awk -v a="$1" -v b="$2" -v inv="${3:-0}" 'BEGIN { if (b == 0 || a == 0) { print "n/a"; exit } r = inv ? b/a : a/b; printf "%.2f", r }'; }
 row() { # LABEL KEY LOWER_IS_BETTER
-	local v=${R[velox,$2]} n=${R[nginx,$2]} c=${R[caddy,$2]}
+	local v=${R[velox,$2]:-} n=${R[nginx,$2]:-} c=${R[caddy,$2]:-}
 	printf '| %s | %s | %s | %s | %s | %s |\n' "$1" "$v" "$n" "$c" "$(ratio "$v" "$n" "$3")" "$(ratio "$v" "$c" "$3")"
 }
 report() {
@@ -287,14 +305,20 @@ report() {
 	row "$((BIG >> 20)) MiB download, MB/s (curl, HTTP/1.1)" down1 0
 	row "$((BIG >> 20)) MiB download, MB/s (curl, HTTP/2)" down2 0
 	row "$((BIG >> 20)) MiB upload, MB/s (curl, HTTP/1.1 chunked)" up1 0
+	row "$((BIG >> 20)) MiB download, HTTP/1.1, median MB/s" down1med 0
+	row "$((BIG >> 20)) MiB download, HTTP/2, median MB/s" down2med 0
+	row "$((BIG >> 20)) MiB upload, median MB/s" up1med 0
+	row "$((BIG >> 20)) MiB download, HTTP/1.1, proxy CPU s per GiB (median)" down1cpu 1
+	row "$((BIG >> 20)) MiB download, HTTP/2, proxy CPU s per GiB (median)" down2cpu 1
+	row "$((BIG >> 20)) MiB upload, proxy CPU s per GiB (median)" up1cpu 1
 	row "memory per 1,000 idle keep-alive TLS connections, MiB (1 s after opening)" idle 1
 	row "memory per 1,000 idle keep-alive TLS connections, MiB (after ${IDLE_SETTLE} s)" idle_settled 1
 	row "resident memory at rest, MiB" base 1
 	echo
-	echo "Transfer rows: best of $XFER_ROUNDS. Velox peak RSS over the whole run: ${R[velox,peak]} MiB."
+	echo "Transfer rows: best of $XFER_ROUNDS unless marked median. Velox peak RSS over the whole run: ${R[velox,peak]} MiB."
 	echo "wrk errors: velox [${R[velox,errors]:-none}] nginx [${R[nginx,errors]:-none}] caddy [${R[caddy,errors]:-none}]"
 	for name in velox nginx caddy; do
-		echo "Rounds, $name: req/s${R[$name,rps_list]}; p99 ms${R[$name,p99_list]}; CPU µs/req${R[$name,cpu_list]}; down h1${R[$name,down1_list]}; down h2${R[$name,down2_list]}; up${R[$name,up1_list]}"
+		echo "Rounds, $name: req/s${R[$name,rps_list]:-}; p99 ms${R[$name,p99_list]:-}; CPU µs/req${R[$name,cpu_list]:-}; down h1${R[$name,down1_list]:-}; down h2${R[$name,down2_list]:-}; up${R[$name,up1_list]:-}; CPU s/GiB down h1${R[$name,down1cpu_list]:-}, h2${R[$name,down2cpu_list]:-}, up${R[$name,up1cpu_list]:-}"
 	done
 }
 report

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Swift throughput: the same file, the same real 3-replica Swift cluster, in
-# one run, in interleaved rounds:
+# one run, in interleaved rounds (all uploads first, then all downloads):
 #   direct  - curl PUT/GET straight to the Swift proxy (the ceiling)
 #   plain   - Velox's upload and download API, Swift backend, encryption off
 #   enc     - the same with encryption at rest on (the default)
@@ -69,32 +69,58 @@ for mode in plain enc; do
 done
 for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$rport/" >/dev/null 2>&1 && break; sleep 0.1; done
 
-declare -A put get cpu_put cpu_get
-for mib in "${sizes[@]}"; do
-  head -c $((mib * 1048576)) /dev/urandom > "$work/src"
-  for r in $(seq "$rounds"); do
-    echo "== $mib MiB, round $r" >&2
-    # Direct: one PUT (a single object under Swift's 5 GiB limit), one GET.
-    put[direct,$mib]+="$(mb "$(curl -fs -X PUT -H "X-Auth-Token: $token" -T "$work/src" -o /dev/null -w '%{speed_upload}' "$storage/bench-direct/obj$mib")") "
-    get[direct,$mib]+="$(mb "$(curl -fs -H "X-Auth-Token: $token" -o /dev/null -w '%{speed_download}' "$storage/bench-direct/obj$mib")") "
-    for mode in plain enc; do
+declare -A put get cpu_put cpu_get id
+# do_put MODE MIB R / do_get MODE MIB: one transfer, appended to the lists.
+do_put() {
+  local mode=$1 mib=$2 r=$3 u c0 c1 rate
+  case $mode in
+    direct) put[direct,$mib]+="$(mb "$(curl -fs -X PUT -H "X-Auth-Token: $token" -T "$work/src" -o /dev/null -w '%{speed_upload}' "$storage/bench-direct/obj$mib")") " ;;
+    rclone) put[rclone,$mib]+="$(mb "$(curl -fs -T "$work/src" -o /dev/null -w '%{speed_upload}' "http://127.0.0.1:$rport/f$mib")") " ;;
+    *)
       u=${url[$mode]}
+      # Keep one copy per mode: the download phase reads the last one.
+      [ -n "${id[$mode,$mib]:-}" ] && curl -fs -u admin:pw -X DELETE "$u/api/v1/nodes/${id[$mode,$mib]}" >/dev/null
       c0=$(cpu "${pid[$mode]}")
       rate=$(curl -fs -u admin:pw -X POST -T "$work/src" -H 'Content-Type: application/octet-stream' -o "$work/node.json" \
         -w '%{speed_upload}' "$u/api/v1/nodes/${root[$mode]}/files?name=f$mib-$r")
       c1=$(cpu "${pid[$mode]}")
       put[$mode,$mib]+="$(mb "$rate") "
       cpu_put[$mode,$mib]+="$(python3 -c "print(f'{($c1-$c0)*1024/$mib:.2f}')") "
-      id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$work/node.json")
-      rate=$(curl -fs -u admin:pw -o /dev/null -w '%{speed_download}' "$u/api/v1/nodes/$id/content")
-      c2=$(cpu "${pid[$mode]}")
+      id[$mode,$mib]=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$work/node.json") ;;
+  esac
+}
+do_get() {
+  local mode=$1 mib=$2 u c0 c1 rate
+  case $mode in
+    direct) get[direct,$mib]+="$(mb "$(curl -fs -H "X-Auth-Token: $token" -o /dev/null -w '%{speed_download}' "$storage/bench-direct/obj$mib")") " ;;
+    rclone) get[rclone,$mib]+="$(mb "$(curl -fs -o /dev/null -w '%{speed_download}' "http://127.0.0.1:$rport/f$mib")") " ;;
+    *)
+      u=${url[$mode]}
+      c0=$(cpu "${pid[$mode]}")
+      rate=$(curl -fs -u admin:pw -o /dev/null -w '%{speed_download}' "$u/api/v1/nodes/${id[$mode,$mib]}/content")
+      c1=$(cpu "${pid[$mode]}")
       get[$mode,$mib]+="$(mb "$rate") "
-      cpu_get[$mode,$mib]+="$(python3 -c "print(f'{($c2-$c1)*1024/$mib:.2f}')") "
-      curl -fs -u admin:pw -X DELETE "$u/api/v1/nodes/$id" >/dev/null
-    done
-    put[rclone,$mib]+="$(mb "$(curl -fs -T "$work/src" -o /dev/null -w '%{speed_upload}' "http://127.0.0.1:$rport/f$mib")") "
-    get[rclone,$mib]+="$(mb "$(curl -fs -o /dev/null -w '%{speed_download}' "http://127.0.0.1:$rport/f$mib")") "
+      cpu_get[$mode,$mib]+="$(python3 -c "print(f'{($c1-$c0)*1024/$mib:.2f}')") " ;;
+  esac
+}
+# Uploads first, then downloads, so that no download runs while Swift
+# still settles the upload just before it (container updates and the
+# like); within each phase the order of the four rotates from round to
+# round, so that no one always follows the same neighbour.
+modes=(direct plain enc rclone)
+order() { local r=$1 i; for i in 0 1 2 3; do echo "${modes[$(( (i + r) % 4 ))]}"; done; }
+for mib in "${sizes[@]}"; do
+  head -c $((mib * 1048576)) /dev/urandom > "$work/src"
+  for r in $(seq "$rounds"); do
+    echo "== $mib MiB, upload round $r" >&2
+    for mode in $(order "$r"); do do_put "$mode" "$mib" "$r"; done
   done
+  sleep 5
+  for r in $(seq "$rounds"); do
+    echo "== $mib MiB, download round $r" >&2
+    for mode in $(order "$r"); do do_get "$mode" "$mib"; done
+  done
+  for mode in plain enc; do curl -fs -u admin:pw -X DELETE "${url[$mode]}/api/v1/nodes/${id[$mode,$mib]}" >/dev/null; done
 done
 
 echo "Medians of $rounds interleaved rounds, MB/s (ratio to direct Swift in the same run):"
@@ -110,6 +136,18 @@ for mib in "${sizes[@]}"; do
     rp=$(median ${put[rclone,$mib]}); rg=$(median ${get[rclone,$mib]})
   }
   echo "| $mib MiB | $dp | $pp ($(ratio "$pp" "$dp")×) | $ep ($(ratio "$ep" "$dp")×) | $rp ($(ratio "$rp" "$dp")×) | $dg | $pg ($(ratio "$pg" "$dg")×) | $eg ($(ratio "$eg" "$dg")×) | $rg ($(ratio "$rg" "$dg")×) |"
+done
+echo
+echo "Medians of the per-round ratios to direct Swift (each Velox transfer against the direct one of its own round):"
+echo
+for mib in "${sizes[@]}"; do
+  line="- $mib MiB:"
+  for k in "put plain" "put enc" "get plain" "get enc"; do
+    read -r op mode <<<"$k"
+    if [ "$op" = put ]; then a=${put[$mode,$mib]} d=${put[direct,$mib]}; else a=${get[$mode,$mib]} d=${get[direct,$mib]}; fi
+    line+=" $op $mode $(python3 -c 'import statistics,sys; a,d=(list(map(float,x.split())) for x in sys.argv[1:]); print(f"{statistics.median(x/y for x,y in zip(a,d)):.2f}")' "$a" "$d")×;"
+  done
+  echo "${line%;}"
 done
 echo
 echo "Velox CPU seconds per GiB moved (median), and peak RSS:"

@@ -117,3 +117,66 @@ func rawDo(method, url, token string, body io.Reader, size int64) error {
 	}
 	return nil
 }
+
+// BenchmarkSegmentedGet reads a Static Large Object of 16 MiB segments
+// whole: through Store with and without the next segment's GET started
+// early, and, as baselines in the same run, with one plain GET of the
+// manifest (Swift joins the segments) and of a single object of the same
+// size:
+//
+//	go test -run XXX -bench SegmentedGet -benchtime 5x ./internal/storage/swift/
+func BenchmarkSegmentedGet(b *testing.B) {
+	const size, segment = 256 << 20, 16 << 20
+	env := testenv.Swift(b)
+	ctx := context.Background()
+	s, err := New(ctx, Config{AuthURL: env.AuthURL, User: env.User, Key: env.Key, ContainerPrefix: testPrefix(),
+		SegmentSize: segment, LargeObjectThreshold: segment})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { dropTestContainers(b, s) })
+	key := storagetest.Key()
+	if err := s.Put(ctx, key, newPattern(size), size); err != nil {
+		b.Fatal(err)
+	}
+	storageURL, token := rawAuth(b, env)
+	rawContainer := storageURL + "/" + testPrefix() + "-raw"
+	single := rawContainer + "/" + key
+	if err := rawDo("PUT", rawContainer, token, nil, 0); err != nil {
+		b.Fatal(err)
+	}
+	if err := rawDo("PUT", single, token, newPattern(size), size); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		rawDo("DELETE", single, token, nil, 0)
+		rawDo("DELETE", rawContainer, token, nil, 0)
+	})
+	read := func(b *testing.B, within int64) {
+		defer func(old int64) { prefetchWithin = old }(prefetchWithin)
+		prefetchWithin = within
+		b.SetBytes(size)
+		for b.Loop() {
+			obj, err := s.Open(ctx, key)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if n, err := io.Copy(io.Discard, obj); err != nil || n != size {
+				b.Fatalf("read %d, %v", n, err)
+			}
+			obj.Close()
+		}
+	}
+	raw := func(b *testing.B, url string) {
+		b.SetBytes(size)
+		for b.Loop() {
+			if err := rawDo("GET", url, token, nil, size); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("store/prefetch", func(b *testing.B) { read(b, prefetchWithin) })
+	b.Run("store/sequential", func(b *testing.B) { read(b, -1) })
+	b.Run("raw/manifest", func(b *testing.B) { raw(b, storageURL+"/"+s.container(key)+"/"+key) })
+	b.Run("raw/single", func(b *testing.B) { raw(b, single) })
+}

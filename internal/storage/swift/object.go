@@ -114,8 +114,9 @@ type object struct {
 // one starts: far enough ahead to hide a first byte's wait at a few
 // hundred MB/s, close enough that the early response does not sit unread
 // for long (a proxy cuts a connection it cannot write to; the read then
-// resumes with a fresh GET).
-const prefetchWithin = 8 << 20
+// resumes with a fresh GET). A variable for the benchmark; -1 turns
+// prefetching off.
+var prefetchWithin int64 = 8 << 20
 
 // stream is an open GET response.
 type stream struct {
