@@ -61,6 +61,7 @@ const (
 type fastConn struct {
 	s      *fastServer
 	tc     *tls.Conn
+	out    *batchedTLS // writes to tc, batched
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	remote netip.Addr
@@ -85,12 +86,22 @@ func newFastServer(p *Proxy, l net.Listener, tlsCfg *tls.Config, srv *http.Serve
 		conns:      map[*fastConn]struct{}{},
 		done:       make(chan struct{}),
 	}
-	// Connections handed over after the fast path read from them are not
-	// *tls.Conn, so net/http cannot see their TLS state; it travels in the
-	// connection's context instead.
+	// Connections handed over are not *tls.Conn, so net/http cannot see
+	// their TLS state; it travels in the connection's context instead.
+	// HTTP/2 connections come without a ConnectionState method, which is
+	// what lets net/http serve them as prior-knowledge HTTP/2 on a
+	// connection it did not set up itself (see batchedTLS).
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetHTTP2(true)
+	protocols.SetUnencryptedHTTP2(true)
+	srv.Protocols = &protocols
 	srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
-		if hc, ok := c.(*handoffConn); ok {
-			return context.WithValue(ctx, tlsStateKey{}, hc.state)
+		switch c := c.(type) {
+		case *handoffConn:
+			return context.WithValue(ctx, tlsStateKey{}, c.state)
+		case *batchedTLS:
+			return context.WithValue(ctx, tlsStateKey{}, c.state)
 		}
 		return ctx
 	}
@@ -121,7 +132,8 @@ func (s *fastServer) serve() error {
 }
 
 func (s *fastServer) serveConn(raw net.Conn) {
-	tc := tls.Server(raw, s.tlsCfg)
+	bc := newBatchConn(raw)
+	tc := tls.Server(bc, s.tlsCfg)
 	if s.readHeader > 0 {
 		tc.SetDeadline(time.Now().Add(s.readHeader))
 	}
@@ -131,11 +143,12 @@ func (s *fastServer) serveConn(raw net.Conn) {
 		return
 	}
 	tc.SetDeadline(time.Time{})
-	if tc.ConnectionState().NegotiatedProtocol == "h2" {
-		s.handOff(tc)
+	out := newBatchedTLS(tc, bc)
+	if out.state.NegotiatedProtocol == "h2" {
+		s.handOff(out)
 		return
 	}
-	c := &fastConn{s: s, tc: tc, br: bufio.NewReaderSize(tc, fastReadBuffer)}
+	c := &fastConn{s: s, tc: tc, out: out, br: bufio.NewReaderSize(tc, fastReadBuffer)}
 	if ap, err := netip.ParseAddrPort(raw.RemoteAddr().String()); err == nil {
 		c.remote = ap.Addr().Unmap()
 	}
@@ -152,8 +165,7 @@ func (s *fastServer) serveConn(raw net.Conn) {
 	delete(s.conns, c)
 	s.mu.Unlock()
 	if handedOff {
-		state := tc.ConnectionState()
-		s.handOff(&handoffConn{Conn: tc, br: c.br, state: &state})
+		s.handOff(&handoffConn{Conn: tc, bc: bc, br: c.br, state: out.state})
 	} else {
 		tc.Close()
 	}
@@ -261,7 +273,7 @@ func (c *fastConn) serveRequest() (keep, served bool) {
 	}
 	c.s.served.Add(1)
 	bw := fastWriters.Get().(*bufio.Writer)
-	bw.Reset(c.tc)
+	bw.Reset(c.out)
 	c.bw = bw
 	defer func() {
 		c.bw = nil
@@ -749,9 +761,12 @@ func (l *handoffListener) give(c net.Conn) bool {
 // already read into br.
 type handoffConn struct {
 	*tls.Conn
+	bc    *batchConn
 	br    *bufio.Reader // nil once drained
 	state *tls.ConnectionState
 }
+
+func (c *handoffConn) Write(p []byte) (int, error) { return c.bc.writeTLS(c.Conn, p) }
 
 func (c *handoffConn) Read(p []byte) (int, error) {
 	if c.br != nil {
