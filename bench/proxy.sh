@@ -317,6 +317,14 @@ report() {
 	echo
 	echo "Transfer rows: best of $XFER_ROUNDS unless marked median. Velox peak RSS over the whole run: ${R[velox,peak]} MiB."
 	echo "wrk errors: velox [${R[velox,errors]:-none}] nginx [${R[nginx,errors]:-none}] caddy [${R[caddy,errors]:-none}]"
+	local k other
+	for other in nginx caddy; do
+		local line="Median of the per-round ratios, velox vs $other (above 1.00: velox faster):"
+		for k in down1 down2 up1; do
+			line+=" $k $(python3 -c 'import statistics,sys; a,b=(list(map(float,x.split())) for x in sys.argv[1:]); print(f"{statistics.median(x/y for x,y in zip(a,b)):.2f}" if a and b else "n/a")' "${R[velox,${k}_list]:-}" "${R[$other,${k}_list]:-}")"
+		done
+		echo "$line"
+	done
 	for name in velox nginx caddy; do
 		echo "Rounds, $name: req/s${R[$name,rps_list]:-}; p99 ms${R[$name,p99_list]:-}; CPU µs/req${R[$name,cpu_list]:-}; down h1${R[$name,down1_list]:-}; down h2${R[$name,down2_list]:-}; up${R[$name,up1_list]:-}; CPU s/GiB down h1${R[$name,down1cpu_list]:-}, h2${R[$name,down2cpu_list]:-}, up${R[$name,up1cpu_list]:-}"
 	done
