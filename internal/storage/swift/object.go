@@ -86,11 +86,13 @@ func (s *Store) Open(ctx context.Context, key string) (storage.Object, error) {
 // Every segment GET carries the manifest's ETag in If-Match, so a segment
 // replaced behind the manifest fails the read. The GET of the next
 // segment starts while the current one has its last prefetchWithin bytes
-// to go, so a segment boundary does not wait for Swift's first byte. The trade-off: the proxy's
-// check also cut a transfer short when a replica had rotted, where an
-// object server only quarantines it after serving it; for encrypted blobs
-// (the default) every package is authenticated anyway, for plain ones
-// rotten bytes now reach the client once, as with any plain object.
+// to go, so a segment boundary does not wait for Swift's first byte.
+//
+// The trade-off of reading segments directly: the proxy's check also cut
+// a transfer short when a replica had rotted, where an object server only
+// quarantines it after serving it; for encrypted blobs (the default)
+// every package is authenticated anyway, for plain ones rotten bytes now
+// reach the client once, as with any plain object.
 type object struct {
 	s         *Store
 	ctx       context.Context
