@@ -86,11 +86,11 @@ func newFastServer(p *Proxy, l net.Listener, tlsCfg *tls.Config, srv *http.Serve
 		conns:      map[*fastConn]struct{}{},
 		done:       make(chan struct{}),
 	}
-	// Connections handed over are not *tls.Conn, so net/http cannot see
-	// their TLS state; it travels in the connection's context instead.
-	// HTTP/2 connections come without a ConnectionState method, which is
-	// what lets net/http serve them as prior-knowledge HTTP/2 on a
-	// connection it did not set up itself (see batchedTLS).
+	// Connections handed over are not *tls.Conn; their TLS state travels
+	// in the connection's context. HTTP/2 connections come without a
+	// ConnectionState method, which is what lets net/http serve them as
+	// prior-knowledge HTTP/2 on a connection it did not set up itself
+	// (see batchedTLS).
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	protocols.SetHTTP2(true)
