@@ -6,7 +6,10 @@ import (
 	"errors"
 	"log/slog"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -400,6 +403,103 @@ func TestLimiterFallsBackToMemory(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "database is closed") {
 		t.Fatalf("database errors not logged as warnings:\n%s", logs.String())
+	}
+}
+
+// flakyStore is an AccountStore whose calls fail while down is set.
+type flakyStore struct {
+	identity.AccountStore
+	down atomic.Bool
+}
+
+var errStoreDown = errors.New("test: store down")
+
+func (s *flakyStore) LoginWaitUntil(ctx context.Context, username string) (time.Time, error) {
+	if s.down.Load() {
+		return time.Time{}, errStoreDown
+	}
+	return s.AccountStore.LoginWaitUntil(ctx, username)
+}
+
+func (s *flakyStore) RecordLoginFailure(ctx context.Context, username string, now, forgetBefore time.Time, wait func(int) time.Duration) (int, error) {
+	if s.down.Load() {
+		return 0, errStoreDown
+	}
+	return s.AccountStore.RecordLoginFailure(ctx, username, now, forgetBefore, wait)
+}
+
+func (s *flakyStore) ClearLoginFailures(ctx context.Context, username string) error {
+	if s.down.Load() {
+		return errStoreDown
+	}
+	return s.AccountStore.ClearLoginFailures(ctx, username)
+}
+
+func (s *flakyStore) DeleteLoginFailuresBefore(ctx context.Context, t time.Time) error {
+	if s.down.Load() {
+		return errStoreDown
+	}
+	return s.AccountStore.DeleteLoginFailuresBefore(ctx, t)
+}
+
+// TestLimiterOutageLogging: a database outage is logged when it starts,
+// then at most once a minute with the count of failed calls left out, and
+// once when it ends, however many sign-ins happen meanwhile.
+func TestLimiterOutageLogging(t *testing.T) {
+	ctx := context.Background()
+	db, err := metadata.Open(ctx, "sqlite", filepath.Join(t.TempDir(), "m.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var logs bytes.Buffer
+	now := time.Unix(1000, 0)
+	store := &flakyStore{AccountStore: db}
+	l := identity.NewLimiter()
+	l.Now = func() time.Time { return now }
+	l.Accounts = store
+	l.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	attempt := func() { // what a failed sign-in does: two calls
+		l.Wait(ctx, "alice", "192.0.2.1")
+		l.Fail(ctx, "alice", "192.0.2.1")
+	}
+	lines := func() []string { return strings.Split(strings.TrimSpace(logs.String()), "\n") }
+	// Fail also cleans up now and then, one more call.
+	unlogged := func(line string) int {
+		m := regexp.MustCompile(`failed_calls_not_logged=(\d+)`).FindStringSubmatch(line)
+		if m == nil {
+			return -1
+		}
+		n, _ := strconv.Atoi(m[1])
+		return n
+	}
+
+	attempt()
+	if logs.Len() != 0 {
+		t.Fatalf("logged while the store works:\n%s", logs.String())
+	}
+	store.down.Store(true)
+	for range 50 {
+		attempt()
+		now = now.Add(time.Second)
+	}
+	got := lines()
+	if len(got) != 1 || !strings.Contains(got[0], "level=WARN") || !strings.Contains(got[0], "failed_calls_not_logged=0") {
+		t.Fatalf("50 s of failing sign-ins logged, want one warning:\n%s", logs.String())
+	}
+	now = now.Add(20 * time.Second) // a minute after the first warning
+	attempt()
+	got = lines()
+	if len(got) != 2 || !strings.Contains(got[1], "level=WARN") || unlogged(got[1]) < 99 {
+		t.Fatalf("a minute on, want a second warning counting the 99 or more calls left out:\n%s", logs.String())
+	}
+	store.down.Store(false)
+	attempt()
+	attempt()
+	got = lines()
+	if len(got) != 3 || !strings.Contains(got[2], "level=INFO") || !strings.Contains(got[2], "work again") ||
+		unlogged(got[2]) < 1 {
+		t.Fatalf("after the store came back, want one line saying so:\n%s", logs.String())
 	}
 }
 

@@ -22,11 +22,13 @@ import (
 // no more guesses per account. Address counts stay in memory on each node:
 // they are a coarse first line, not worth a database write per request.
 // Without Accounts, account counts are kept in memory like address ones.
-// A call to Accounts that fails is logged and served from this node's
-// memory instead, so a database outage never locks users out, and
-// failures the database could not take still count, on this node. (If
-// only reads fail while writes succeed, this node sees no account counts
-// until reads work again.)
+// A call to Accounts that fails is served from this node's memory
+// instead, so a database outage never locks users out, and failures the
+// database could not take still count, on this node. (If only reads fail
+// while writes succeed, this node sees no account counts until reads work
+// again.) An outage is logged when it starts, then at most once a minute
+// with the number of failed calls not logged, and once when it ends: every
+// sign-in attempt makes calls, and a log line for each would bury the rest.
 type Limiter struct {
 	// AccountFree and IPFree are the failures allowed before backoff.
 	AccountFree, IPFree int
@@ -39,6 +41,14 @@ type Limiter struct {
 	Logger *slog.Logger
 
 	mem memCounts
+
+	// outage throttles the warnings about a failing Accounts.
+	outage struct {
+		sync.Mutex
+		failing  bool
+		lastLog  time.Time
+		unlogged int
+	}
 }
 
 // AccountStore keeps a Limiter's per-account failure counts; usernames
@@ -73,6 +83,9 @@ const (
 	cleanupEvery = 100
 	// memLimit is how many in-memory counts trigger pruning idle ones.
 	memLimit = 100000
+	// outageLogEvery is the least time between warnings about a failing
+	// Accounts.
+	outageLogEvery = time.Minute
 )
 
 // NewLimiter returns a Limiter with defaults: 5 failures per account and
@@ -158,16 +171,37 @@ func (l *Limiter) accounts(ctx context.Context, op string, fn func(ctx context.C
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 		err := fn(sctx, l.Accounts)
 		cancel()
+		l.noteStore(op, err)
 		if err == nil {
 			return
 		}
-		logger := l.Logger
-		if logger == nil {
-			logger = slog.Default()
-		}
-		logger.Warn("sign-in limiter: shared account counts failed; using this node's", "op", op, "err", err)
 	}
 	fn(ctx, &l.mem)
+}
+
+// noteStore logs the start and end of a run of failing Accounts calls,
+// and the failures in between at most once per outageLogEvery.
+func (l *Limiter) noteStore(op string, err error) {
+	o := &l.outage
+	o.Lock()
+	defer o.Unlock()
+	logger := l.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	switch now := l.Now(); {
+	case err == nil:
+		if o.failing {
+			logger.Info("sign-in limiter: shared account counts work again", "failed_calls_not_logged", o.unlogged)
+			o.failing, o.unlogged = false, 0
+		}
+	case !o.failing || now.Sub(o.lastLog) >= outageLogEvery:
+		logger.Warn("sign-in limiter: shared account counts failed; using this node's",
+			"op", op, "err", err, "failed_calls_not_logged", o.unlogged)
+		o.failing, o.lastLog, o.unlogged = true, now, 0
+	default:
+		o.unlogged++
+	}
 }
 
 // memCounts keeps failure counts in memory, keyed by accountKey or ipKey.
