@@ -38,7 +38,8 @@ type fastServer struct {
 	p       *Proxy
 	l       net.Listener
 	tlsCfg  *tls.Config
-	handoff *handoffListener
+	handoff *handoffListener // HTTP/1.1 connections, to srv
+	h2      *handoffListener // HTTP/2 connections, to h2srv
 
 	readHeader time.Duration
 	idle       time.Duration
@@ -77,10 +78,14 @@ const fastReadBuffer = 4 << 10
 
 var fastWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4<<10) }}
 
-func newFastServer(p *Proxy, l net.Listener, tlsCfg *tls.Config, srv *http.Server, limits LimitsConfig) *fastServer {
+// newFastServer returns the listener's loop. Connections it hands over go
+// to srv (HTTP/1.1) and h2srv (HTTP/2); both must be served on the
+// fastServer's handoff and h2 listeners.
+func newFastServer(p *Proxy, l net.Listener, tlsCfg *tls.Config, srv, h2srv *http.Server, limits LimitsConfig) *fastServer {
 	s := &fastServer{
 		p: p, l: l, tlsCfg: tlsCfg,
 		handoff:    &handoffListener{addr: l.Addr(), ch: make(chan net.Conn), closed: make(chan struct{})},
+		h2:         &handoffListener{addr: l.Addr(), ch: make(chan net.Conn), closed: make(chan struct{})},
 		readHeader: limits.ReadHeaderTimeout,
 		idle:       limits.IdleTimeout,
 		conns:      map[*fastConn]struct{}{},
@@ -90,17 +95,19 @@ func newFastServer(p *Proxy, l net.Listener, tlsCfg *tls.Config, srv *http.Serve
 	// in the connection's context. HTTP/2 connections come without a
 	// ConnectionState method, which is what lets net/http serve them as
 	// prior-knowledge HTTP/2 on a connection it did not set up itself
-	// (see batchedTLS).
-	var protocols http.Protocols
-	protocols.SetHTTP1(true)
-	protocols.SetHTTP2(true)
-	protocols.SetUnencryptedHTTP2(true)
-	srv.Protocols = &protocols
+	// (see batchedTLS); h2srv serves nothing else, so a client that
+	// negotiated h2 and sends anything but HTTP/2 is refused.
 	srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
-		switch c := c.(type) {
-		case *handoffConn:
+		if c, ok := c.(*handoffConn); ok {
 			return context.WithValue(ctx, tlsStateKey{}, c.state)
-		case *batchedTLS:
+		}
+		return ctx
+	}
+	var h2only http.Protocols
+	h2only.SetUnencryptedHTTP2(true)
+	h2srv.Protocols = &h2only
+	h2srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		if c, ok := c.(*batchedTLS); ok {
 			return context.WithValue(ctx, tlsStateKey{}, c.state)
 		}
 		return ctx
@@ -145,7 +152,9 @@ func (s *fastServer) serveConn(raw net.Conn) {
 	tc.SetDeadline(time.Time{})
 	out := newBatchedTLS(tc, bc)
 	if out.state.NegotiatedProtocol == "h2" {
-		s.handOff(out)
+		if !s.h2.give(out) {
+			out.Close()
+		}
 		return
 	}
 	c := &fastConn{s: s, tc: tc, out: out, br: bufio.NewReaderSize(tc, fastReadBuffer)}

@@ -252,8 +252,11 @@ func (p *Proxy) Start() error {
 	httpsSrv.TLSConfig = tlsCfg
 	p.servers = append(p.servers, httpsSrv)
 	if *cfg.HTTP1FastPath {
-		p.fast = newFastServer(p, l, tlsCfg, httpsSrv, cfg.Limits)
+		h2Srv := newServer(p)
+		p.servers = append(p.servers, h2Srv)
+		p.fast = newFastServer(p, l, tlsCfg, httpsSrv, h2Srv, cfg.Limits)
 		p.serve("https", httpsSrv, p.fast.handoff)
+		p.serve("https, HTTP/2", h2Srv, p.fast.h2)
 		go func() {
 			if err := p.fast.serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				p.serveErr <- fmt.Errorf("https listener: %w", err)
