@@ -3,10 +3,12 @@ package proxy
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -77,6 +79,22 @@ routes: [{path: /, upstream: app}]
 	resp.Body.Close()
 	if resp.ProtoMajor != 2 || resp.TLS.Version != tls.VersionTLS13 {
 		t.Errorf("got %s over TLS %x, want HTTP/2 over TLS 1.3", resp.Proto, resp.TLS.Version)
+	}
+
+	// A client that negotiated h2 and sends HTTP/1.1 gets no answer, as
+	// when net/http does the TLS handshake itself.
+	c, err := tls.Dial("tcp", tp.Addrs().HTTPS, &tls.Config{RootCAs: tp.pki.pool, ServerName: "localhost", NextProtos: []string{"h2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(c)
+	c.Close()
+	if len(got) != 0 || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("an HTTP/1.1 request on an h2 connection got %q (err %v), want the connection closed unanswered", got, err)
 	}
 
 	for _, tc := range []struct {

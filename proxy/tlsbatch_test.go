@@ -4,14 +4,11 @@ import (
 	"bytes"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"io"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 )
 
 // countingConn counts the writes that reach the socket, and can fail them.
@@ -166,42 +163,5 @@ func TestBatchedTLSFailedBatchIsFinal(t *testing.T) {
 	}
 	if raw.writes.Load() != before {
 		t.Error("a Write after a failed batch reached the socket")
-	}
-}
-
-// TestH2ConnectionSpeaksOnlyHTTP2: a client that negotiated h2 gets HTTP/2,
-// and one that negotiated h2 but sends an HTTP/1.1 request gets no answer,
-// as when net/http does the TLS handshake itself.
-func TestH2ConnectionSpeaksOnlyHTTP2(t *testing.T) {
-	up := echoUpstream(t, "app")
-	tp := startProxy(t, nil, fmt.Sprintf(`
-listen: 127.0.0.1:0
-upstreams: {app: {targets: [%s]}}
-routes: [{path: /, upstream: app}]
-`, up.URL), nil)
-	resp, err := tp.client.Get(tp.url("/x"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.ProtoMajor != 2 || resp.StatusCode != 200 || resp.Header.Get("X-Got-X-Forwarded-Proto") != "https" {
-		t.Fatalf("over HTTP/2: %s %d, upstream saw proto %q", resp.Proto, resp.StatusCode, resp.Header.Get("X-Got-X-Forwarded-Proto"))
-	}
-
-	c, err := tls.Dial("tcp", tp.Addrs().HTTPS, &tls.Config{RootCAs: tp.pki.pool, ServerName: "localhost", NextProtos: []string{"h2"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if p := c.ConnectionState().NegotiatedProtocol; p != "h2" {
-		t.Fatalf("negotiated %q, want h2", p)
-	}
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.WriteString(c, "GET /x HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	got, err := io.ReadAll(c)
-	if len(got) != 0 || errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("an HTTP/1.1 request on an h2 connection got %q (err %v), want the connection closed unanswered", got, err)
 	}
 }
