@@ -40,19 +40,7 @@ func BenchmarkPutGet(b *testing.B) {
 				}
 			}
 		})
-		b.Run("store/get/"+name, func(b *testing.B) {
-			b.SetBytes(size)
-			for b.Loop() {
-				obj, err := s.Open(ctx, key)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if n, err := io.Copy(io.Discard, obj); err != nil || n != size {
-					b.Fatalf("read %d, %v", n, err)
-				}
-				obj.Close()
-			}
-		})
+		b.Run("store/get/"+name, func(b *testing.B) { benchReads(b, s, key, size) })
 		if err := s.Delete(ctx, key); err != nil {
 			b.Fatal(err)
 		}
@@ -76,6 +64,21 @@ func BenchmarkPutGet(b *testing.B) {
 		rawDo("DELETE", obj, token, nil, 0)
 	}
 	rawDo("DELETE", rawContainer, token, nil, 0)
+}
+
+// benchReads reads the blob key of size bytes whole, once per iteration.
+func benchReads(b *testing.B, s *Store, key string, size int64) {
+	b.SetBytes(size)
+	for b.Loop() {
+		obj, err := s.Open(context.Background(), key)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n, err := io.Copy(io.Discard, obj); err != nil || n != size {
+			b.Fatalf("read %d, %v", n, err)
+		}
+		obj.Close()
+	}
 }
 
 func rawAuth(b testing.TB, env testenv.SwiftEnv) (storageURL, token string) {
@@ -155,17 +158,7 @@ func BenchmarkSegmentedGet(b *testing.B) {
 	read := func(b *testing.B, within int64) {
 		defer func(old int64) { prefetchWithin = old }(prefetchWithin)
 		prefetchWithin = within
-		b.SetBytes(size)
-		for b.Loop() {
-			obj, err := s.Open(ctx, key)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if n, err := io.Copy(io.Discard, obj); err != nil || n != size {
-				b.Fatalf("read %d, %v", n, err)
-			}
-			obj.Close()
-		}
+		benchReads(b, s, key, size)
 	}
 	raw := func(b *testing.B, url string) {
 		b.SetBytes(size)
