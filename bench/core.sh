@@ -6,13 +6,16 @@
 #     faster than that);
 #   - upload and download of the file through the REST API, to an
 #     encrypted server (the default) and a plain one running side by side,
-#     in interleaved rounds, with bench/cmd/xfer (sendfile uploads, 1 MiB
-#     writes) and with curl (16 KiB reads and writes, so often the limit);
-#   - each server's peak RSS;
+#     each measure on both back to back in alternating order, with
+#     bench/cmd/xfer (sendfile uploads, 1 MiB writes) and with curl (16 KiB
+#     reads and writes, so often the limit);
+#   - each server's CPU seconds per GiB moved, and its peak RSS;
 #   - cold start of `velox serve` on an existing data directory to the
 #     first answered request, and idle RSS.
 # Usage: bench/core.sh [SIZE_MIB [ROUNDS]]   (defaults 1024, 5). Loopback only.
-# Figures are medians over the rounds, in MB/s (10^6 bytes/s).
+# Figures are medians over the rounds, in MB/s (10^6 bytes/s), with the
+# median of the per-round encrypted/plain ratios next to the ratio of the
+# medians.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size_mib=${1:-1024}
@@ -34,6 +37,7 @@ freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0
 now() { date +%s.%N; }
 mbps() { python3 -c "print(f'{$1*1048576/($3-$2)/1e6:.0f}')"; }
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2))}'; }
+fmedian() { python3 -c "import statistics,sys; print(f'{statistics.median(map(float,sys.argv[1:])):.2f}')" "$@"; }
 ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
 settle() { sync; sleep 1; }
 
@@ -72,33 +76,65 @@ start() {
 start enc true
 start plain false
 
-declare -A up down null cup cdown
+# cpu PID: user + system CPU seconds the process has used so far.
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.3f", ($14+$15)/hz}' "/proc/$1/stat"; }
+# run NAME ARRAY CMD...: runs CMD against server NAME, appends what it
+# prints (MB/s) to ARRAY[NAME] and the server's CPU seconds per GiB to
+# ARRAY_cpu[NAME].
+run() {
+  local name=$1 arr=$2 c0 c1 out
+  shift 2
+  local -n a=$arr c=${arr}_cpu
+  settle
+  c0=$(cpu "${pid[$name]}")
+  out=$("$@")
+  c1=$(cpu "${pid[$name]}")
+  a[$name]+="$out "
+  c[$name]+="$(python3 -c "print(f'{($c1-$c0)*1024/$size_mib:.2f}')") "
+}
+xfer_up() { # NAME: uploads the file with xfer, prints MB/s, leaves its id in $work/id-NAME
+  "$xfer" -put "$work/src" -user admin:$pw -method POST -print-body \
+    "${url[$1]}/api/v1/nodes/${root[$1]}/files?name=big.bin" 2>"$work/rate" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])' >"$work/id-$1"
+  cat "$work/rate"
+}
+xfer_down() { # NAME DEST
+  "$xfer" -get "$2" -user admin:$pw "${url[$1]}/api/v1/nodes/$(cat "$work/id-$1")/content"
+}
+curl_up() { # NAME
+  local rate
+  rate=$(curl -fs -u admin:$pw -o "$work/curl-$1.json" -w '%{speed_upload}' -X POST -T "$work/src" \
+    -H 'Content-Type: application/octet-stream' "${url[$1]}/api/v1/nodes/${root[$1]}/files?name=curl.bin")
+  python3 -c "print(f'{$rate/1e6:.0f}')"
+}
+curl_down() { # NAME
+  local rate
+  rate=$(curl -fs -u admin:$pw -o "$work/dl" -w '%{speed_download}' "${url[$1]}/api/v1/nodes/$(cat "$work/id-$1")/content")
+  python3 -c "print(f'{$rate/1e6:.0f}')"
+}
+
+# Each measure runs on both servers back to back, first one then the
+# other, alternating which goes first from round to round: the host's
+# speed drifts over a run, and a pair taken seconds apart in both orders
+# keeps that drift out of the ratio.
+declare -A up down null cup cdown up_cpu down_cpu null_cpu cup_cpu cdown_cpu
 for r in $(seq "$rounds"); do
   echo "== round $r" >&2
-  for name in enc plain; do
-    u=${url[$name]}
-    settle
-    id=$("$xfer" -put "$work/src" -user admin:$pw -method POST -print-body \
-      "$u/api/v1/nodes/${root[$name]}/files?name=big.bin" 2>"$work/rate" |
-      python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-    up[$name]+="$(cat "$work/rate") "
-    settle
-    down[$name]+="$("$xfer" -get "$work/dl" -user admin:$pw "$u/api/v1/nodes/$id/content") "
+  if ((r % 2)); then order=(enc plain); else order=(plain enc); fi
+  for name in "${order[@]}"; do run "$name" up xfer_up "$name"; done
+  for name in "${order[@]}"; do
+    run "$name" down xfer_down "$name" "$work/dl"
     cmp "$work/src" "$work/dl" || { echo "downloaded bytes differ ($name)" >&2; exit 1; }
     rm -f "$work/dl"
-    settle
-    null[$name]+="$("$xfer" -get - -user admin:$pw "$u/api/v1/nodes/$id/content") "
-    settle
-    rate=$(curl -fs -u admin:$pw -o "$work/curl.json" -w '%{speed_upload}' -X POST -T "$work/src" \
-      -H 'Content-Type: application/octet-stream' "$u/api/v1/nodes/${root[$name]}/files?name=curl.bin")
-    cup[$name]+="$(python3 -c "print(f'{$rate/1e6:.0f}')") "
-    settle
-    rate=$(curl -fs -u admin:$pw -o "$work/dl" -w '%{speed_download}' "$u/api/v1/nodes/$id/content")
-    cdown[$name]+="$(python3 -c "print(f'{$rate/1e6:.0f}')") "
-    rm -f "$work/dl"
-    # Delete and purge both files, so rounds start from the same disk.
-    curl -fs -u admin:$pw -X DELETE "$u/api/v1/nodes/$id" >/dev/null
-    curl -fs -u admin:$pw -X DELETE "$u/api/v1/nodes/$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$work/curl.json")" >/dev/null
+  done
+  for name in "${order[@]}"; do run "$name" null xfer_down "$name" -; done
+  for name in "${order[@]}"; do run "$name" cup curl_up "$name"; done
+  for name in "${order[@]}"; do run "$name" cdown curl_down "$name"; rm -f "$work/dl"; done
+  # Delete and purge both files, so rounds start from the same disk.
+  for name in "${order[@]}"; do
+    u=${url[$name]}
+    curl -fs -u admin:$pw -X DELETE "$u/api/v1/nodes/$(cat "$work/id-$name")" >/dev/null
+    curl -fs -u admin:$pw -X DELETE "$u/api/v1/nodes/$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$work/curl-$name.json")" >/dev/null
     curl -fs -u admin:$pw -X DELETE "$u/api/v1/spaces/${space[$name]}/trash" >/dev/null
   done
 done
@@ -125,24 +161,28 @@ for _ in 1 2 3 4 5; do
 done
 
 cp_m=$(median "${cp_r[@]}"); cps_m=$(median "${cps_r[@]}"); sha_m=$(median "${sha_r[@]}")
-row() { # label name array
-  local -n a=$3
-  median ${a[$2]}
+# prr A B: median of the per-round ratios of the lists A and B.
+prr() { python3 -c "import statistics,sys; a,b=(list(map(float,x.split())) for x in sys.argv[1:]); print(f'{statistics.median(x/y for x,y in zip(a,b)):.2f}')" "$1" "$2"; }
+# line LABEL ARRAY: one table row.
+line() {
+  local -n a=$2 c=${2}_cpu
+  local e p
+  e=$(median ${a[enc]}); p=$(median ${a[plain]})
+  echo "| $1 | $e | $p | $(ratio "$e" "$p") | $(prr "${a[enc]}" "${a[plain]}") | $(fmedian ${c[enc]}) / $(fmedian ${c[plain]}) |"
 }
-for name in enc plain; do
-  eval "up_$name=$(row x $name up) down_$name=$(row x $name down) null_$name=$(row x $name null) cup_$name=$(row x $name cup) cdown_$name=$(row x $name cdown)"
-done
+up_enc=$(median ${up[enc]}); up_plain=$(median ${up[plain]}); down_enc=$(median ${down[enc]}); down_plain=$(median ${down[plain]})
 cat <<REPORT
 Baselines (median of $rounds): cp $cp_m MB/s, cp + fsync $cps_m MB/s, SHA-256 on one core $sha_m MB/s
 
-| ${size_mib} MiB through the API, median of $rounds | encrypted (default) | plain | encrypted vs plain |
-|---|---|---|---|
-| upload, xfer (fsync'd before the answer) | $up_enc MB/s ($(ratio "$up_enc" "$cps_m")× cp+fsync, $(ratio "$up_enc" "$sha_m")× SHA-256) | $up_plain MB/s ($(ratio "$up_plain" "$cps_m")× cp+fsync, $(ratio "$up_plain" "$sha_m")× SHA-256) | $(ratio "$up_enc" "$up_plain") |
-| download into a file, xfer | $down_enc MB/s ($(ratio "$down_enc" "$cp_m")× cp) | $down_plain MB/s ($(ratio "$down_plain" "$cp_m")× cp) | $(ratio "$down_enc" "$down_plain") |
-| download to /dev/null, xfer | $null_enc MB/s | $null_plain MB/s | $(ratio "$null_enc" "$null_plain") |
-| upload, curl -T | $cup_enc MB/s | $cup_plain MB/s | $(ratio "$cup_enc" "$cup_plain") |
-| download into a file, curl -o | $cdown_enc MB/s | $cdown_plain MB/s | $(ratio "$cdown_enc" "$cdown_plain") |
-| server peak RSS over all rounds | ${peak[enc]} MiB | ${peak[plain]} MiB | |
+| ${size_mib} MiB through the API, MB/s, median of $rounds | encrypted (default) | plain | ratio of the medians | median of the per-round ratios | server CPU s per GiB, encrypted / plain |
+|---|---|---|---|---|---|
+$(line "upload, xfer (fsync'd before the answer)" up)
+$(line "download into a file, xfer" down)
+$(line "download to /dev/null, xfer" null)
+$(line "upload, curl -T" cup)
+$(line "download into a file, curl -o" cdown)
+
+Against the baselines: xfer upload $(ratio "$up_enc" "$cps_m")× (encrypted) and $(ratio "$up_plain" "$cps_m")× (plain) cp + fsync, $(ratio "$up_enc" "$sha_m")× and $(ratio "$up_plain" "$sha_m")× SHA-256; xfer download into a file $(ratio "$down_enc" "$cp_m")× and $(ratio "$down_plain" "$cp_m")× cp. Server peak RSS over all rounds: ${peak[enc]} MiB encrypted, ${peak[plain]} MiB plain.
 
 Rounds (xfer up / down / null; curl up / down):
 - encrypted: ${up[enc]}/ ${down[enc]}/ ${null[enc]}; ${cup[enc]}/ ${cdown[enc]}
