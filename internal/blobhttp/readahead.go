@@ -31,23 +31,16 @@ const (
 type readAhead struct {
 	ctx  context.Context
 	obj  storage.Object
-	nx   nexter            // obj, when it reads ahead on its own
+	nx   storage.Nexter    // obj, when it reads ahead on its own
 	head []byte            // bytes prime read from nx, not handed out yet
 	r    *readahead.Reader // nil until the first read after a seek
 	pos  int64             // offset of the next byte r returns (or obj, if r is nil)
 	want int64             // offset the next Read returns from, set by Seek
 }
 
-// nexter is an object that reads ahead by itself and hands out its own
-// buffers (an encrypted blob decrypts ahead in a goroutine of its own). A
-// second read-ahead in front of it would only copy its bytes once more.
-type nexter interface {
-	Next(max int) ([]byte, error)
-}
-
 func newReadAhead(ctx context.Context, obj storage.Object) *readAhead {
 	ra := &readAhead{ctx: ctx, obj: obj}
-	ra.nx, _ = obj.(nexter)
+	ra.nx, _ = obj.(storage.Nexter)
 	return ra
 }
 
@@ -112,7 +105,7 @@ func (ra *readAhead) next(max int64) ([]byte, error) {
 }
 
 // primeNexter reads the first readAheadMin bytes (or up to the end) from
-// a nexter into head, so that an error there comes before any response.
+// a Nexter into head, so that an error there comes before any response.
 func (ra *readAhead) primeNexter() error {
 	if err := ra.seek(); err != nil {
 		return err

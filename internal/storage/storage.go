@@ -57,6 +57,16 @@ type Object interface {
 	Size() int64
 }
 
+// Nexter is a reader that hands out its own buffers instead of copying
+// into the caller's. An encrypted Object is one: it decrypts ahead into
+// buffers of its own, which a download writes to the client as they are;
+// a second read-ahead in front of it would only copy its bytes once more.
+type Nexter interface {
+	// Next returns up to max of the next bytes, valid until the next call
+	// of any of the reader's methods.
+	Next(max int) ([]byte, error)
+}
+
 // Info describes a stored blob.
 type Info struct {
 	Key     string

@@ -166,12 +166,6 @@ func (o *object) Next(max int) ([]byte, error) {
 	return o.read(nil, max)
 }
 
-// nexter is a reader that can hand out its buffers (readahead.Reader,
-// parallelDecrypter).
-type nexter interface {
-	Next(max int) ([]byte, error)
-}
-
 // scratchSize bounds what Next copies at once when it has to copy.
 const scratchSize = 4 * payloadSize
 
@@ -206,7 +200,7 @@ func (o *object) read(p []byte, max int) ([]byte, error) {
 	var b []byte
 	var err error
 	borrowed := false
-	if nx, ok := o.r.(nexter); ok && p == nil {
+	if nx, ok := o.r.(storage.Nexter); ok && p == nil { // readahead.Reader, parallelDecrypter
 		b, err = nx.Next(max)
 		borrowed = true
 	} else {
