@@ -343,6 +343,47 @@ func newHTTPServer(t *testing.T, h http.Handler) *httpServer {
 	return s
 }
 
+// A target that cannot be reached at all is ejected after
+// passive.max_failures failed exchanges, without any health check, while
+// every client request is retried on a live target; its failures are
+// counted once each in the metrics.
+func TestPassiveEjectionOnErrors(t *testing.T) { forEachProtocol(t, testPassiveEjectionOnErrors) }
+
+func testPassiveEjectionOnErrors(t *testing.T, client func(*testProxy) *http.Client) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := l.Addr().String()
+	l.Close() // connections are refused from now on
+	a, b := echoUpstream(t, "a"), echoUpstream(t, "b")
+	tp := startProxy(t, nil, fmt.Sprintf(`
+listen: 127.0.0.1:0
+admin_listen: 127.0.0.1:0
+upstreams:
+  app:
+    targets: [http://%s, %s, %s]
+    balance: round_robin
+    retries: 1
+    passive: {max_failures: 2, cooldown: 1h}
+routes: [{path: /, upstream: app}]
+`, dead, a.URL, b.URL), nil)
+	tp.client = client(tp)
+
+	for i := range 30 {
+		if code, body, _ := tp.get(t, "/obj", nil); code != 200 {
+			t.Fatalf("request %d: %d %q; want every request retried on a live target", i, code, body)
+		}
+	}
+	if up, _ := tp.targetUp(dead); up {
+		t.Error("the unreachable target is still reported up")
+	}
+	m := scrape(t, tp)
+	if want := `velox_proxy_upstream_errors_total{pool="app",target="` + dead + `"} 2`; !strings.Contains(m, want) {
+		t.Errorf("metrics lack %q:\n%s", want, grepLines(m, "upstream_errors"))
+	}
+}
+
 // A target that is alive but answers 503 (a Swift proxy node cut off from
 // its object servers) is ejected for its answers when the pool lists 503
 // in passive.statuses, so that clients reach the healthy targets; but an
