@@ -319,48 +319,35 @@ type forwarding struct {
 }
 
 // forward sends the request to the route's pool, retrying on other targets
-// as pool.RoundTrip does for bodiless GET and HEAD, and copies the response
+// by the pool's rules (pool.attempts; the fast path carries only bodiless
+// GET and HEAD, which are always safe to repeat), and copies the response
 // to the client. It returns the status sent, the body bytes sent, and
 // whether the client connection is still usable.
 func (c *fastConn) forward(st *state, rt *route, info *reqInfo, fw *forwarding) (status int, bytesOut int64, keep bool) {
-	p := c.s.p
 	pl := rt.pool
 	start := time.Now()
 	var deadline time.Time
 	if rt.Timeout > 0 {
 		deadline = start.Add(rt.Timeout)
 	}
-	var tried []*target
-	var lastErr error
-	for attempt := 0; ; attempt++ {
-		t, err := pl.pick(tried)
-		if err != nil {
-			if lastErr != nil {
-				err = lastErr
-			}
-			return c.failUpstream(st, info, err)
-		}
-		info.target = t.url.Host
-		uc, err := c.exchange(t, rt, info, fw, deadline)
-		if err == nil {
-			pl.answered(t, c.resp.status)
-			status, bytesOut, keep = c.copyResponse(st, info, t, uc)
-			t.release()
-			return status, bytesOut, keep
-		}
-		t.release()
+	var t *target
+	var uc *h1Conn
+	err := pl.attempts(string(c.req.method), func(try *target, _ int) (err error) {
+		info.target = try.url.Host
+		t = try
+		uc, err = c.exchange(try, rt, info, fw, deadline)
+		return err
+	}, func(error) (stop, counts bool) {
 		expired := !deadline.IsZero() && !time.Now().Before(deadline)
-		if !expired {
-			t.passiveFailure(pl.spec.Passive)
-			p.m.upstreamError(pl.name, t.url.Host)
-		}
-		lastErr = err
-		if expired || attempt >= *pl.spec.Retries {
-			return c.failUpstream(st, info, err)
-		}
-		t.log.Debug("retrying on another target", "method", string(c.req.method), "err", err)
-		tried = append(tried, t)
+		return expired, !expired
+	})
+	if err != nil {
+		return c.failUpstream(st, info, err)
 	}
+	pl.answered(t, c.resp.status)
+	status, bytesOut, keep = c.copyResponse(st, info, t, uc)
+	t.release()
+	return status, bytesOut, keep
 }
 
 // exchange writes the request to t and reads the response head into

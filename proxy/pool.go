@@ -296,16 +296,8 @@ func (p *pool) RoundTrip(req *http.Request) (*http.Response, error) {
 		guard = &bodyGuard{r: req.Body}
 		req.Body = guard
 	}
-	var tried []*target
-	var lastErr error
-	for attempt := 0; ; attempt++ {
-		t, err := p.pick(tried)
-		if err != nil {
-			if lastErr != nil {
-				return nil, lastErr
-			}
-			return nil, err
-		}
+	var resp *http.Response
+	err := p.attempts(req.Method, func(t *target, attempt int) error {
 		out := req
 		if attempt > 0 {
 			out = req.Clone(req.Context())
@@ -318,23 +310,59 @@ func (p *pool) RoundTrip(req *http.Request) (*http.Response, error) {
 		if info != nil {
 			info.target = t.url.Host
 		}
-		resp, err := p.send(t, out, info)
+		var err error
+		resp, err = p.send(t, out, info)
 		if err == nil {
 			p.answered(t, resp.StatusCode)
-			return resp, nil
+		}
+		return err
+	}, func(err error) (stop, counts bool) {
+		if req.Context().Err() != nil {
+			return true, false // the client left, or the route's time ran out
+		}
+		repeatable := replayable || (guard != nil && guard.n.Load() == 0 && isDialError(err))
+		return !repeatable, true
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// attempts runs try on a target picked from p and, while it fails and the
+// retries allow, on other targets; the HTTP/2 path and the HTTP/1.1 fast
+// path share these rules. On success the target is still acquired, for
+// try's caller to release. After a failure, stop reports whether another
+// target must not be tried (a request that cannot be repeated, a request
+// out of time) and counts whether the failure counts against the target
+// (not when the request ran out of time). The error is try's last one, or
+// pick's when no target was left to try at all.
+func (p *pool) attempts(method string, try func(t *target, attempt int) error, stop func(err error) (stop, counts bool)) error {
+	var tried []*target
+	var lastErr error
+	for attempt := 0; ; attempt++ {
+		t, err := p.pick(tried)
+		if err != nil {
+			if lastErr != nil {
+				return lastErr
+			}
+			return err
+		}
+		err = try(t, attempt)
+		if err == nil {
+			return nil
 		}
 		t.release()
-		ctxErr := req.Context().Err()
-		if ctxErr == nil {
+		halt, counts := stop(err)
+		if counts {
 			t.passiveFailure(p.spec.Passive)
 			p.m.upstreamError(p.name, t.url.Host)
 		}
 		lastErr = err
-		if ctxErr != nil || attempt >= *p.spec.Retries ||
-			!(replayable || (guard != nil && guard.n.Load() == 0 && isDialError(err))) {
-			return nil, err
+		if halt || attempt >= *p.spec.Retries {
+			return err
 		}
-		t.log.Debug("retrying on another target", "method", req.Method, "err", err)
+		t.log.Debug("retrying on another target", "method", method, "err", err)
 		tried = append(tried, t)
 	}
 }
