@@ -370,10 +370,12 @@ func copyChunked(dst *bufio.Writer, src *bufio.Reader, buf []byte, flush func() 
 		if err != nil {
 			return total, err
 		}
+		// As net/http reads it: trailing blanks off the whole line, then
+		// the extensions; a blank before ";" is refused there, so here too.
+		line = bytes.TrimRight(line, " \t")
 		if i := bytes.IndexByte(line, ';'); i >= 0 {
 			line = line[:i]
 		}
-		line = bytes.TrimRight(line, " \t")
 		if len(line) == 0 || len(line) > 15 {
 			return total, errBadResponse
 		}
