@@ -333,6 +333,29 @@ func parseContentLength(v []byte) (int64, error) {
 	return strconv.ParseInt(string(v), 10, 64)
 }
 
+// parseChunkSize reads a chunk size: hex digits only, as net/http takes
+// them (strconv would also take a sign), at most 15 so that it fits.
+func parseChunkSize(v []byte) (int64, bool) {
+	if len(v) == 0 || len(v) > 15 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range v {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		case 'A' <= c && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		n = n<<4 | int64(c)
+	}
+	return n, true
+}
+
 // skipHeader reports whether a response header must not be passed on:
 // hop-by-hop headers, those the Connection header names, and Trailer
 // unless the body stays chunked.
@@ -376,11 +399,8 @@ func copyChunked(dst *bufio.Writer, src *bufio.Reader, buf []byte, flush func() 
 		if i := bytes.IndexByte(line, ';'); i >= 0 {
 			line = line[:i]
 		}
-		if len(line) == 0 || len(line) > 15 {
-			return total, errBadResponse
-		}
-		size, err := strconv.ParseInt(string(line), 16, 64)
-		if err != nil || size < 0 {
+		size, ok := parseChunkSize(line)
+		if !ok {
 			return total, errBadResponse
 		}
 		if size == 0 {

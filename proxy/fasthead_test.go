@@ -123,6 +123,8 @@ func FuzzCopyChunked(f *testing.F) {
 		"2\r\nok\r\n0\r\n",
 		"3 \r\nabc\r\n0\r\n\r\n",
 		"0 ;\r\n\r\n", // a blank before the extension: net/http refuses it
+		"+0\r\n\r\n",  // a sign: strconv takes it, net/http does not
+		"-0\r\n\r\n",
 	} {
 		f.Add([]byte(s))
 	}
