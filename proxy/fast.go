@@ -61,8 +61,7 @@ const (
 
 type fastConn struct {
 	s      *fastServer
-	tc     *tls.Conn
-	out    *batchedTLS // writes to tc, batched
+	out    *batchedTLS // the TLS connection, its writes batched
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	remote netip.Addr
@@ -97,21 +96,17 @@ func newFastServer(p *Proxy, l net.Listener, tlsCfg *tls.Config, srv, h2srv *htt
 	// prior-knowledge HTTP/2 on a connection it did not set up itself
 	// (see batchedTLS); h2srv serves nothing else, so a client that
 	// negotiated h2 and sends anything but HTTP/2 is refused.
-	srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
-		if c, ok := c.(*handoffConn); ok {
-			return context.WithValue(ctx, tlsStateKey{}, c.state)
+	withTLSState := func(ctx context.Context, c net.Conn) context.Context {
+		if c, ok := c.(interface{ tlsState() *tls.ConnectionState }); ok { // batchedTLS, handoffConn
+			return context.WithValue(ctx, tlsStateKey{}, c.tlsState())
 		}
 		return ctx
 	}
+	srv.ConnContext = withTLSState
 	var h2only http.Protocols
 	h2only.SetUnencryptedHTTP2(true)
 	h2srv.Protocols = &h2only
-	h2srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
-		if c, ok := c.(*batchedTLS); ok {
-			return context.WithValue(ctx, tlsStateKey{}, c.state)
-		}
-		return ctx
-	}
+	h2srv.ConnContext = withTLSState
 	return s
 }
 
@@ -157,7 +152,7 @@ func (s *fastServer) serveConn(raw net.Conn) {
 		}
 		return
 	}
-	c := &fastConn{s: s, tc: tc, out: out, br: bufio.NewReaderSize(tc, fastReadBuffer)}
+	c := &fastConn{s: s, out: out, br: bufio.NewReaderSize(tc, fastReadBuffer)}
 	if ap, err := netip.ParseAddrPort(raw.RemoteAddr().String()); err == nil {
 		c.remote = ap.Addr().Unmap()
 	}
@@ -174,7 +169,7 @@ func (s *fastServer) serveConn(raw net.Conn) {
 	delete(s.conns, c)
 	s.mu.Unlock()
 	if handedOff {
-		s.handOff(&handoffConn{Conn: tc, bc: bc, br: c.br, state: out.state})
+		s.handOff(&handoffConn{batchedTLS: out, br: c.br})
 	} else {
 		tc.Close()
 	}
@@ -194,7 +189,7 @@ func (c *fastConn) serve() (handOff bool) {
 		if !first && c.br.Buffered() == 0 {
 			// Between requests the idle timeout applies, as in net/http.
 			if c.s.idle > 0 {
-				c.tc.SetReadDeadline(time.Now().Add(c.s.idle))
+				c.out.SetReadDeadline(time.Now().Add(c.s.idle))
 			}
 			if _, err := c.br.Peek(1); err != nil {
 				return false
@@ -205,7 +200,7 @@ func (c *fastConn) serve() (handOff bool) {
 			return false // shutdown closed it
 		}
 		if c.s.readHeader > 0 {
-			c.tc.SetReadDeadline(time.Now().Add(c.s.readHeader))
+			c.out.SetReadDeadline(time.Now().Add(c.s.readHeader))
 		}
 		head, err := c.readHead()
 		if err != nil {
@@ -214,7 +209,7 @@ func (c *fastConn) serve() (handOff bool) {
 		if err := parseFastRequest(head, &c.req); err != nil {
 			return true
 		}
-		c.tc.SetReadDeadline(time.Time{})
+		c.out.SetReadDeadline(time.Time{})
 		keep, served := c.serveRequest()
 		if !served {
 			return true
@@ -698,7 +693,7 @@ func (s *fastServer) shutdown(ctx context.Context) error {
 		s.mu.Lock()
 		for c := range s.conns {
 			if c.state.CompareAndSwap(connIdle, connClosed) {
-				c.tc.NetConn().Close()
+				c.out.tc.NetConn().Close()
 			}
 		}
 		n := len(s.conns)
@@ -710,7 +705,7 @@ func (s *fastServer) shutdown(ctx context.Context) error {
 		case <-ctx.Done():
 			s.mu.Lock()
 			for c := range s.conns {
-				c.tc.NetConn().Close()
+				c.out.tc.NetConn().Close()
 			}
 			s.mu.Unlock()
 			return ctx.Err()
@@ -756,13 +751,9 @@ func (l *handoffListener) give(c net.Conn) bool {
 // handoffConn is a TLS connection whose first bytes the fast path has
 // already read into br.
 type handoffConn struct {
-	*tls.Conn
-	bc    *batchConn
-	br    *bufio.Reader // nil once drained
-	state *tls.ConnectionState
+	*batchedTLS
+	br *bufio.Reader // nil once drained
 }
-
-func (c *handoffConn) Write(p []byte) (int, error) { return c.bc.writeTLS(c.Conn, p) }
 
 func (c *handoffConn) Read(p []byte) (int, error) {
 	if c.br != nil {
@@ -771,7 +762,7 @@ func (c *handoffConn) Read(p []byte) (int, error) {
 		}
 		c.br = nil
 	}
-	return c.Conn.Read(p)
+	return c.batchedTLS.Read(p)
 }
 
 // dateCache holds the Date header value of the current second.

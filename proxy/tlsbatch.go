@@ -125,3 +125,6 @@ func newBatchedTLS(tc *tls.Conn, bc *batchConn) *batchedTLS {
 }
 
 func (c *batchedTLS) Write(p []byte) (int, error) { return c.bc.writeTLS(c.tc, p) }
+
+// tlsState is the handshake's outcome, for the request context.
+func (c *batchedTLS) tlsState() *tls.ConnectionState { return c.state }
