@@ -636,10 +636,7 @@ func (c *fastConn) writeOwnHeaders(st *state, info *reqInfo) {
 // failUpstream answers for a request no target answered, with the status
 // and body proxyError gives on the net/http path.
 func (c *fastConn) failUpstream(st *state, info *reqInfo, err error) (int, int64, bool) {
-	code, reason, logIt := upstreamFailure(err)
-	if logIt {
-		c.s.p.log.Warn("upstream request failed", "request_id", info.requestID, "target", info.target, "err", err)
-	}
+	code, reason := c.s.p.upstreamFailure(info, err)
 	code, keep := c.writeError(st, info, code, reason)
 	return code, 0, keep
 }

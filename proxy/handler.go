@@ -206,18 +206,19 @@ func retryAfter(code int) string {
 }
 
 // upstreamFailure maps an exchange that got no answer from the pool to the
-// proxy's own status and the reason it logs; logIt marks the unexpected
-// ones, worth a warning.
-func upstreamFailure(err error) (code int, reason string, logIt bool) {
+// proxy's own status and the reason it logs, and warns of the unexpected
+// ones (not a full pool or a timeout).
+func (p *Proxy) upstreamFailure(info *reqInfo, err error) (code int, reason string) {
 	switch {
 	case errors.Is(err, errSaturated):
-		return http.StatusServiceUnavailable, "upstream_saturated", false
+		return http.StatusServiceUnavailable, "upstream_saturated"
 	case errors.Is(err, errNoHealthy):
-		return http.StatusServiceUnavailable, "no_healthy_upstream", false
+		return http.StatusServiceUnavailable, "no_healthy_upstream"
 	case errors.Is(err, errHeaderTimeout) || errors.Is(err, context.DeadlineExceeded):
-		return http.StatusGatewayTimeout, "upstream_timeout", false
+		return http.StatusGatewayTimeout, "upstream_timeout"
 	}
-	return http.StatusBadGateway, "upstream_error", true
+	p.log.Warn("upstream request failed", "request_id", info.requestID, "target", info.target, "err", err)
+	return http.StatusBadGateway, "upstream_error"
 }
 
 // defaultFlushInterval bounds how long response bytes may wait in the
@@ -360,10 +361,7 @@ func (p *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 		info.reason = "client_gone"
 		w.WriteHeader(499)
 	default:
-		code, reason, logIt := upstreamFailure(err)
-		if logIt {
-			p.log.Warn("upstream request failed", "request_id", info.requestID, "target", info.target, "err", err)
-		}
+		code, reason := p.upstreamFailure(info, err)
 		p.fail(w, info, code, reason)
 	}
 }
