@@ -22,18 +22,26 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
+// openDB opens a metadata database that is closed when the test ends.
+func openDB(t *testing.T, driver, dsn string) *metadata.DB {
+	t.Helper()
+	db, err := metadata.Open(context.Background(), driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// sqliteDB opens a fresh SQLite metadata database.
+func sqliteDB(t *testing.T) *metadata.DB {
+	return openDB(t, "sqlite", filepath.Join(t.TempDir(), "m.db"))
+}
+
 // eachDB runs fn against SQLite and a real PostgreSQL.
 func eachDB(t *testing.T, fn func(t *testing.T, db *metadata.DB)) {
-	open := func(t *testing.T, driver, dsn string) *metadata.DB {
-		db, err := metadata.Open(context.Background(), driver, dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		return db
-	}
-	t.Run("sqlite", func(t *testing.T) { fn(t, open(t, "sqlite", filepath.Join(t.TempDir(), "m.db"))) })
-	t.Run("postgres", func(t *testing.T) { fn(t, open(t, "postgres", testenv.Postgres(t))) })
+	t.Run("sqlite", func(t *testing.T) { fn(t, sqliteDB(t)) })
+	t.Run("postgres", func(t *testing.T) { fn(t, openDB(t, "postgres", testenv.Postgres(t))) })
 }
 
 // fakeDir is a directory whose users and groups tests set.
@@ -447,11 +455,7 @@ func (s *flakyStore) DeleteLoginFailuresBefore(ctx context.Context, t time.Time)
 // once when it ends, however many sign-ins happen meanwhile.
 func TestLimiterOutageLogging(t *testing.T) {
 	ctx := context.Background()
-	db, err := metadata.Open(ctx, "sqlite", filepath.Join(t.TempDir(), "m.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := sqliteDB(t)
 	var logs bytes.Buffer
 	now := time.Unix(1000, 0)
 	store := &flakyStore{AccountStore: db}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -30,11 +29,7 @@ func TestSyncThousandUsers(t *testing.T) {
 	}
 	defer dir.Close()
 	ctx := context.Background()
-	db, err := metadata.Open(ctx, "sqlite", filepath.Join(t.TempDir(), "m.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := sqliteDB(t)
 	for i := 0; i < n; i++ {
 		if err := db.CreateUser(ctx, &metadata.User{Username: fmt.Sprintf("bulk-%04d", i), Provider: "ldap"}); err != nil {
 			t.Fatal(err)
